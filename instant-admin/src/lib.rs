@@ -1,0 +1,1 @@
+//! The instant-rs runtime client. Filled by the runtime issue.

@@ -1,0 +1,1 @@
+//! Schema -> Rust code. Filled by the typed-codegen issue.

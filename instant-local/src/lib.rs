@@ -1,0 +1,1 @@
+//! instant-local: an embedded InstantDB-compatible admin server. Filled by the instant-local issue.

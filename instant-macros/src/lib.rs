@@ -1,0 +1,1 @@
+//! Procedural macros of instant-rs. Filled by the typed-codegen issue.
