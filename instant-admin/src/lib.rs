@@ -1,1 +1,55 @@
-//! The instant-rs runtime client. Filled by the runtime issue.
+//! The instant-rs runtime: an async client for InstantDB's admin API.
+//!
+//! [`Instant`] runs InstaQL queries and InstaML transactions over HTTP against Instant Cloud or a
+//! self-hosted Instant (or `instant-local`), with typed errors, retries that never repeat an
+//! unsafe write, large-batch helpers, impersonation, auth, storage, presence and live queries.
+//!
+//! This layer is untyped: queries and steps are `serde_json::Value`s (or [`Step`]s). Typed code
+//! generated from a schema plugs into it through the [`Query`] and [`IntoSteps`] traits.
+//!
+//! The wire format follows the official `@instantdb/admin` SDK request for request (paths,
+//! parameters, headers and bodies); the `parity` test compares the two.
+#![warn(missing_docs)]
+
+mod auth;
+mod chunked;
+mod client;
+mod config;
+mod error;
+mod query;
+mod rooms;
+mod step;
+mod storage;
+mod subscribe;
+
+pub use auth::{Auth, SignedInUser, TokenFor, User, UserRef};
+pub use chunked::{ChunkOptions, ChunkOutcome, ChunkProgress};
+pub use client::{encode_transact_body, Instant, InstantBuilder, SDK_VERSION};
+pub use config::{AdminToken, AsUser, Config, RetryPolicy, DEFAULT_API_URI};
+pub use error::{ApiError, Error, Hint, HintIssue};
+pub use query::{
+    DebugCheckResult, DebugQueryOptions, DebugQueryResult, DebugTransactOptions, DebugTransactResult,
+    PageInfo, PageInfoMap, Query, QueryOptions, TransactOptions, TransactResult, TypedQuery,
+};
+pub use rooms::{PresencePeer, Rooms};
+pub use step::{action, EntityId, IntoSteps, Lookup, Step};
+pub use storage::{FileOptions, FileRecord, LegacyFile, Storage, UploadSource, UploadedFile};
+pub use subscribe::{QueryEvent, SessionInfo, Subscription};
+
+/// A new random entity id: a lowercase, hyphenated UUID v4.
+pub fn id() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_lowercase_v4() {
+        let a = super::id();
+        let u = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(u.get_version_num(), 4);
+        assert_eq!(a, a.to_lowercase());
+        assert_eq!(a.len(), 36);
+        assert_ne!(a, super::id());
+    }
+}

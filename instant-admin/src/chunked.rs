@@ -1,0 +1,165 @@
+//! Large writes: [`Instant::transact_chunked`] splits steps into transactions and runs them
+//! concurrently, reporting per-chunk outcomes.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use crate::query::{TransactOptions, TransactResult};
+use crate::step::{IntoSteps, Step};
+use crate::{Error, Instant};
+
+/// Progress of a chunked write, passed to the progress callback after each chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkProgress {
+    /// Chunks finished (either way).
+    pub done_chunks: usize,
+    /// Chunks that failed so far.
+    pub failed_chunks: usize,
+    /// All chunks.
+    pub total_chunks: usize,
+    /// Steps in finished chunks.
+    pub done_steps: usize,
+    /// All steps.
+    pub total_steps: usize,
+}
+
+/// The outcome of one chunk.
+#[derive(Debug)]
+pub struct ChunkOutcome {
+    /// The chunk's position, from 0.
+    pub index: usize,
+    /// Which of the input steps it held.
+    pub range: Range<usize>,
+    /// Its steps, so a failed chunk can be sent again alone ([`Instant::retry_chunk`]).
+    pub steps: Vec<Step>,
+    /// The transaction's answer.
+    pub result: Result<TransactResult, Error>,
+}
+
+impl ChunkOutcome {
+    /// Whether the chunk was committed.
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// Options of [`Instant::transact_chunked`].
+pub struct ChunkOptions {
+    chunk_size: usize,
+    concurrency: usize,
+    transact: TransactOptions,
+    on_progress: Option<Box<dyn Fn(ChunkProgress) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ChunkOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkOptions")
+            .field("chunk_size", &self.chunk_size)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChunkOptions {
+    /// Chunks of `chunk_size` steps (at least 1), one at a time.
+    pub fn new(chunk_size: usize) -> ChunkOptions {
+        ChunkOptions {
+            chunk_size: chunk_size.max(1),
+            concurrency: 1,
+            transact: TransactOptions::default(),
+            on_progress: None,
+        }
+    }
+
+    /// How many chunks may be in flight at once (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Options of each transaction.
+    pub fn transact_options(mut self, opts: TransactOptions) -> Self {
+        self.transact = opts;
+        self
+    }
+
+    /// Called after each chunk finishes.
+    pub fn on_progress(mut self, f: impl Fn(ChunkProgress) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Box::new(f));
+        self
+    }
+}
+
+impl Instant {
+    /// Writes many steps as several transactions of at most `chunk_size` steps each, with up to
+    /// `concurrency` in flight. **Not atomic as a whole**: each chunk commits or fails on its
+    /// own, and the outcomes (in chunk order) say which; a failed chunk can be sent again alone.
+    /// Each chunk gets the client's usual retries.
+    pub async fn transact_chunked(&self, steps: impl IntoSteps, opts: ChunkOptions) -> Vec<ChunkOutcome> {
+        let steps = steps.into_steps();
+        let total_steps = steps.len();
+        let mut chunks = Vec::new();
+        let mut it = steps.into_iter();
+        let mut start = 0;
+        loop {
+            let chunk: Vec<Step> = it.by_ref().take(opts.chunk_size).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let range = start..start + chunk.len();
+            start = range.end;
+            chunks.push((chunks.len(), range, chunk));
+        }
+        let total_chunks = chunks.len();
+        let done_chunks = Arc::new(AtomicUsize::new(0));
+        let failed_chunks = Arc::new(AtomicUsize::new(0));
+        let done_steps = Arc::new(AtomicUsize::new(0));
+        let opts = Arc::new(opts);
+        let mut outcomes: Vec<ChunkOutcome> = futures::stream::iter(chunks)
+            .map(|(index, range, steps)| {
+                let db = self.clone();
+                let opts = Arc::clone(&opts);
+                let (done_chunks, failed_chunks, done_steps) =
+                    (Arc::clone(&done_chunks), Arc::clone(&failed_chunks), Arc::clone(&done_steps));
+                async move {
+                    let result = db.transact_slice(&steps, &opts.transact).await;
+                    let failed = if result.is_err() {
+                        failed_chunks.fetch_add(1, Ordering::SeqCst) + 1
+                    } else {
+                        failed_chunks.load(Ordering::SeqCst)
+                    };
+                    let ds = done_steps.fetch_add(steps.len(), Ordering::SeqCst) + steps.len();
+                    let dc = done_chunks.fetch_add(1, Ordering::SeqCst) + 1;
+                    if let Some(f) = &opts.on_progress {
+                        f(ChunkProgress {
+                            done_chunks: dc,
+                            failed_chunks: failed,
+                            total_chunks,
+                            done_steps: ds,
+                            total_steps,
+                        });
+                    }
+                    ChunkOutcome {
+                        index,
+                        range,
+                        steps,
+                        result,
+                    }
+                }
+            })
+            .buffer_unordered(opts.concurrency)
+            .collect()
+            .await;
+        outcomes.sort_by_key(|o| o.index);
+        outcomes
+    }
+
+    /// Sends a chunk again (typically one that failed); returns the new outcome.
+    pub async fn retry_chunk(&self, chunk: ChunkOutcome) -> ChunkOutcome {
+        let result = self.transact_slice(&chunk.steps, &TransactOptions::default()).await;
+        ChunkOutcome { result, ..chunk }
+    }
+}

@@ -1,0 +1,305 @@
+//! The [`Query`] contract and the options and results of queries and debug calls.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Anything that can be sent as an InstaQL query.
+pub trait Query: Send + Sync {
+    /// What the answer decodes into.
+    type Output: serde::de::DeserializeOwned + Send + 'static;
+    /// The InstaQL object, e.g. `{"todos": {"$": {"where": {...}}}}`.
+    fn instaql(&self) -> Value;
+    /// Whether to send `inference?: true` (typed queries do; schemaless ones don't).
+    fn inference(&self) -> bool {
+        false
+    }
+}
+
+impl Query for Value {
+    type Output = Value;
+    fn instaql(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl Query for &Value {
+    type Output = Value;
+    fn instaql(&self) -> Value {
+        (*self).clone()
+    }
+}
+
+/// A schemaless query whose answer decodes into a caller-chosen type `T`.
+///
+/// ```
+/// # use instant_admin::{Query, TypedQuery};
+/// #[derive(serde::Deserialize)]
+/// struct Goals { goals: Vec<serde_json::Value> }
+/// let q = TypedQuery::<Goals>::new(serde_json::json!({"goals": {}}));
+/// assert_eq!(q.instaql(), serde_json::json!({"goals": {}}));
+/// ```
+pub struct TypedQuery<T> {
+    query: Value,
+    inference: bool,
+    _out: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> TypedQuery<T> {
+    /// Wraps an InstaQL object.
+    pub fn new(query: Value) -> TypedQuery<T> {
+        TypedQuery {
+            query,
+            inference: false,
+            _out: std::marker::PhantomData,
+        }
+    }
+
+    /// Sets `inference?` (has-one links come back as an object or null instead of an array).
+    pub fn inference(mut self, on: bool) -> TypedQuery<T> {
+        self.inference = on;
+        self
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + Send + 'static> Query for TypedQuery<T> {
+    type Output = T;
+    fn instaql(&self) -> Value {
+        self.query.clone()
+    }
+    fn inference(&self) -> bool {
+        self.inference
+    }
+}
+
+/// Options of [`crate::Instant::query_with`] and [`crate::Instant::subscribe_query_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct QueryOptions {
+    /// Rule params, sent as `$$ruleParams` inside the query (where the server reads them).
+    pub rule_params: Option<Value>,
+}
+
+impl QueryOptions {
+    /// No options.
+    pub fn new() -> QueryOptions {
+        QueryOptions::default()
+    }
+
+    /// Sets the rule params (a JSON object).
+    pub fn rule_params(mut self, params: impl Into<Value>) -> QueryOptions {
+        self.rule_params = Some(params.into());
+        self
+    }
+}
+
+/// Options of [`crate::Instant::debug_query`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct DebugQueryOptions {
+    /// Rules to evaluate instead of the app's (`rules-override`).
+    pub rules: Option<Value>,
+    /// Rule params (`$$ruleParams` inside the query).
+    pub rule_params: Option<Value>,
+    /// `request.ip` seen by the rules (`ip-override`).
+    pub ip: Option<String>,
+    /// `request.origin` seen by the rules (`origin-override`).
+    pub origin: Option<String>,
+    /// `inference?`; defaults to the query's own setting.
+    pub cardinality_inference: Option<bool>,
+}
+
+impl DebugQueryOptions {
+    /// No options.
+    pub fn new() -> DebugQueryOptions {
+        DebugQueryOptions::default()
+    }
+    /// Sets `rules-override`.
+    pub fn rules(mut self, rules: impl Into<Value>) -> Self {
+        self.rules = Some(rules.into());
+        self
+    }
+    /// Sets the rule params.
+    pub fn rule_params(mut self, params: impl Into<Value>) -> Self {
+        self.rule_params = Some(params.into());
+        self
+    }
+    /// Sets `ip-override`.
+    pub fn ip(mut self, ip: impl Into<String>) -> Self {
+        self.ip = Some(ip.into());
+        self
+    }
+    /// Sets `origin-override`.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+    /// Sets `inference?`.
+    pub fn cardinality_inference(mut self, on: bool) -> Self {
+        self.cardinality_inference = Some(on);
+        self
+    }
+}
+
+/// Options of [`crate::Instant::debug_transact`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct DebugTransactOptions {
+    /// Rules to evaluate instead of the app's (`rules-override`).
+    pub rules: Option<Value>,
+    /// `request.ip` seen by the rules.
+    pub ip: Option<String>,
+    /// `request.origin` seen by the rules.
+    pub origin: Option<String>,
+    /// Commit the transaction when every check passes (`dangerously-commit-tx`). Off by default:
+    /// the server then always rolls back.
+    pub dangerously_commit: bool,
+}
+
+impl DebugTransactOptions {
+    /// No options.
+    pub fn new() -> DebugTransactOptions {
+        DebugTransactOptions::default()
+    }
+    /// Sets `rules-override`.
+    pub fn rules(mut self, rules: impl Into<Value>) -> Self {
+        self.rules = Some(rules.into());
+        self
+    }
+    /// Sets `ip-override`.
+    pub fn ip(mut self, ip: impl Into<String>) -> Self {
+        self.ip = Some(ip.into());
+        self
+    }
+    /// Sets `origin-override`.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+    /// Commits when all checks pass.
+    pub fn dangerously_commit(mut self, on: bool) -> Self {
+        self.dangerously_commit = on;
+        self
+    }
+}
+
+/// Options of [`crate::Instant::transact_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TransactOptions {
+    /// `throw-on-missing-attrs?`: reject steps that use attributes the app does not have, instead
+    /// of creating them. Defaults to the client's setting.
+    pub throw_on_missing_attrs: Option<bool>,
+}
+
+impl TransactOptions {
+    /// No options.
+    pub fn new() -> TransactOptions {
+        TransactOptions::default()
+    }
+    /// Sets `throw-on-missing-attrs?`.
+    pub fn throw_on_missing_attrs(mut self, on: bool) -> Self {
+        self.throw_on_missing_attrs = Some(on);
+        self
+    }
+}
+
+/// The answer of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TransactResult {
+    /// The transaction id (`tx-id`).
+    #[serde(rename = "tx-id")]
+    pub tx_id: i64,
+}
+
+/// One entry of `check-results` from [`crate::Instant::debug_query`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DebugCheckResult {
+    /// The record's id.
+    #[serde(default)]
+    pub id: Value,
+    /// The namespace.
+    #[serde(default)]
+    pub entity: Option<String>,
+    /// The field a field-level rule checked; `None` for entity-level rules.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The record.
+    #[serde(default)]
+    pub record: Value,
+    /// The rule program (`etype`, `action`, `code`, `display-code`); empty when no rule exists.
+    #[serde(default)]
+    pub program: Value,
+    /// The result of the rule.
+    #[serde(default)]
+    pub check: Value,
+}
+
+/// The answer of [`crate::Instant::debug_query`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DebugQueryResult<T> {
+    /// The query result as the impersonated user sees it.
+    pub result: T,
+    /// One entry per permission check.
+    pub check_results: Vec<DebugCheckResult>,
+}
+
+/// The answer of [`crate::Instant::debug_transact`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DebugTransactResult {
+    /// The transaction id.
+    #[serde(rename = "tx-id")]
+    pub tx_id: Option<i64>,
+    /// Whether every check passed.
+    #[serde(rename = "all-checks-ok?", default)]
+    pub all_checks_ok: bool,
+    /// Whether the transaction was committed.
+    #[serde(rename = "committed?", default)]
+    pub committed: bool,
+    /// One entry per check (`scope`, `action`, `etype`, `eid`, `program`, `check-pass?`, ...).
+    #[serde(rename = "check-results", default)]
+    pub check_results: Vec<Value>,
+}
+
+/// Page info of one top-level namespace, from live query results.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PageInfo {
+    /// Cursor of the first row.
+    #[serde(rename = "start-cursor", default)]
+    pub start_cursor: Value,
+    /// Cursor of the last row.
+    #[serde(rename = "end-cursor", default)]
+    pub end_cursor: Value,
+    /// Whether more rows follow.
+    #[serde(rename = "has-next-page?", default)]
+    pub has_next_page: bool,
+    /// Whether rows precede.
+    #[serde(rename = "has-previous-page?", default)]
+    pub has_previous_page: bool,
+}
+
+/// Page info per top-level namespace.
+pub type PageInfoMap = BTreeMap<String, PageInfo>;
+
+/// Puts `$$ruleParams` first inside the query object, as the official SDK does.
+pub(crate) fn with_rule_params(query: Value, rule_params: Option<Value>) -> Result<Value, crate::Error> {
+    let Value::Object(q) = query else {
+        return Err(crate::Error::InvalidInput(
+            "an InstaQL query must be a JSON object".to_owned(),
+        ));
+    };
+    match rule_params {
+        None => Ok(Value::Object(q)),
+        Some(params) => {
+            let mut m = Map::new();
+            m.insert("$$ruleParams".to_owned(), params);
+            // As in the official SDK (`{$$ruleParams, ...query}`), a `$$ruleParams` already in
+            // the query wins, keeping the first position.
+            for (k, v) in q {
+                m.insert(k, v);
+            }
+            Ok(Value::Object(m))
+        }
+    }
+}
