@@ -1,0 +1,5 @@
+mod schema {
+    instant_admin::include_schema!("no/such/instant.schema.ts");
+}
+
+fn main() {}

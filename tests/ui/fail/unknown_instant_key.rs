@@ -1,0 +1,11 @@
+mod schema {
+    instant_admin::include_schema!("../../../../tests/ui/app.schema.ts");
+}
+
+#[derive(instant_admin::Entity)]
+#[instant(entiti = "todos", schema = "../../../../tests/ui/app.schema.ts")]
+struct Card {
+    title: String,
+}
+
+fn main() {}
