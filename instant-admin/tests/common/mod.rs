@@ -1,0 +1,198 @@
+//! A capture server for tests: records every request and answers a plausible 200 body per route.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+/// One recorded request, in a comparable form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+/// The headers the official SDK sets itself (others, like user-agent or accept, come from the
+/// HTTP library and are not part of the wire contract).
+pub const RELEVANT_HEADERS: &[&str] = &[
+    "content-type",
+    "app-id",
+    "authorization",
+    "as-email",
+    "as-token",
+    "as-guest",
+    "path",
+    "content-disposition",
+    "instant-admin-version",
+    "instant-core-version",
+];
+
+#[derive(Clone, Default)]
+pub struct Capture {
+    pub log: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Capture {
+    pub fn take(&self) -> Vec<Recorded> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+pub const USER_ID: &str = "0d3f6c2a-8b7e-4a1d-9c5f-2e4b6a8d0c1e";
+pub const REFRESH_TOKEN: &str = "c3a7e1f2-5b6d-4e8f-9a0b-1c2d3e4f5a6b";
+
+fn user() -> Value {
+    json!({"app_id": "1c9d1e0b-4d39-4b4e-8e5c-3f2b8a1f0e11", "id": USER_ID, "email": "alyssa@example.com",
+           "created_at": "2025-03-01T12:34:56Z", "isGuest": false, "refresh_token": REFRESH_TOKEN})
+}
+
+/// A plausible 200 answer for each route.
+pub fn answer(method: &Method, path: &str) -> Value {
+    match (method.as_str(), path) {
+        (_, "/admin/query") => json!({"goals": [{"id": "8aa64e4c-64f9-472e-8a61-3fa28870e6cb", "title": "Get fit"}], "$files": []}),
+        (_, "/admin/query_perms_check") => json!({"result": {"goals": []}, "check-results": [
+            {"id": "8aa6", "entity": "goals", "label": null, "record": {"id": "8aa6"},
+             "program": {"etype": "goals", "action": "view", "code": "true", "display-code": "true"}, "check": true}],
+            "rule-wheres": {}}),
+        (_, "/admin/transact") => json!({"tx-id": 42}),
+        (_, "/admin/transact_perms_check") => json!({"tx-id": 43, "all-checks-ok?": true, "committed?": false, "check-results": []}),
+        (_, "/admin/refresh_tokens") => json!({"user": user(), "created": true}),
+        (_, "/runtime/auth/verify_refresh_token") => json!({"user": user()}),
+        ("GET", "/admin/users") => json!({"user": user()}),
+        ("DELETE", "/admin/users") => json!({"deleted": user()}),
+        (_, "/admin/sign_out") => json!({"ok": true}),
+        (_, "/admin/magic_code") | (_, "/admin/send_magic_code") => json!({"code": "123456"}),
+        (_, "/admin/verify_magic_code") => json!({"user": user(), "created": false}),
+        (_, "/admin/storage/upload") => json!({"data": {"id": "f1", "location-id": "l1", "size": 5}}),
+        ("DELETE", "/admin/storage/files") => json!({"data": {"id": "f1"}}),
+        (_, "/admin/storage/files/delete") => json!({"data": {"ids": ["f1", "f2"]}}),
+        ("GET", "/admin/storage/files") => json!({"data": [{"key": "k", "name": "photos/demo.png", "size": 5, "etag": null, "last_modified": null}]}),
+        (_, "/admin/storage/signed-download-url") => json!({"data": "https://files.example.com/signed"}),
+        (_, "/admin/rooms/presence") => json!({"sessions": {"s1": {"peer-id": "s1", "data": {"color": "red"}, "user": null}}}),
+        _ => json!({}),
+    }
+}
+
+/// The SSE messages sent to a live query: init, then the first result.
+pub fn sse_opening() -> String {
+    let init = json!({"op": "sse-init", "machine-id": "m1", "session-id": "s1", "sse-token": "t1", "trace-id": null});
+    let ok = json!({"op": "add-query-ok", "q": {"goals": {}}, "client-event-id": "e1",
+        "result": {"goals": [{"id": "8aa64e4c-64f9-472e-8a61-3fa28870e6cb", "title": "Get fit"}]},
+        "result-meta": {"page-info": {}, "aggregate": {}}, "processed-tx-id": 1, "trace-id": null});
+    format!("retry: 500\n\ndata: {init}\n\n: keep-alive\n\ndata: {ok}\n\n")
+}
+
+pub fn record(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Recorded {
+    let query = uri
+        .query()
+        .map(url_decode_pairs)
+        .unwrap_or_default();
+    let mut hs: Vec<(String, String)> = RELEVANT_HEADERS
+        .iter()
+        .filter_map(|h| headers.get(*h).map(|v| (h.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())))
+        .collect();
+    if uri.path() == "/admin/storage/upload" {
+        if let Some(v) = headers.get("content-length") {
+            hs.push(("content-length".into(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
+        }
+    }
+    let body = if uri.path() == "/admin/storage/upload" {
+        json!({"raw": body})
+    } else if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).unwrap_or_else(|_| json!({"unparsed": String::from_utf8_lossy(body)}))
+    };
+    Recorded {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query,
+        headers: hs,
+        body,
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding (`+` is a space, `%XX` a byte).
+pub fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
+    fn dec(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                    match h {
+                        Some(x) => {
+                            out.push(x);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (dec(k), dec(v)),
+            None => (dec(p), String::new()),
+        })
+        .collect()
+}
+
+async fn handle(State(cap): State<Capture>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let rec = record(&method, &uri, &headers, &body);
+    cap.log.lock().unwrap().push(rec);
+    if uri.path() == "/admin/subscribe-query" {
+        let opening = sse_opening();
+        let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(opening))])
+            .chain(futures::stream::pending());
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "text/event-stream")
+            .header("cache-control", "nocache")
+            .body(Body::from_stream(stream))
+            .unwrap();
+    }
+    let body = answer(&method, uri.path());
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+use futures::StreamExt;
+
+/// Starts the capture server on 127.0.0.1; returns its base URL and the capture log.
+pub async fn start_capture() -> (String, Capture) {
+    let cap = Capture::default();
+    let app = axum::Router::new().fallback(handle).with_state(cap.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (format!("http://{addr}"), cap)
+}
+
+/// The repository root (two levels above this crate's manifest).
+pub fn repo_root() -> std::path::PathBuf {
+    let here = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(|p| p.to_path_buf()).unwrap_or(here)
+}
