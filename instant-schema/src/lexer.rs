@@ -56,6 +56,9 @@ fn punct_static(s: &str) -> Option<&'static str> {
         .find(|p| **p == s)
         .copied()
         .or_else(|| {
+            if s.len() != 1 {
+                return None;
+            }
             let c = s.chars().next()?;
             let i = PUNCTS1.find(c)?;
             PUNCTS1.get(i..i + 1)
