@@ -174,7 +174,8 @@ impl<'a> Reader<'a> {
             let pos = md.src.find("defineSchema(").unwrap_or(0);
             return Err(self.err(0, Span { start: pos, end: pos + "defineSchema".len() }, LOOKALIKE));
         }
-        let end = md.src.len();
+        // point just past the last non-blank text
+        let end = md.src.trim_end().len();
         Err(self.err(
             0,
             Span { start: end, end },
