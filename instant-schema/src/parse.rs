@@ -215,7 +215,11 @@ struct Parser<'s> {
     src: &'s str,
     toks: Vec<Token>,
     pos: usize,
+    depth: usize,
 }
+
+/// How deeply expressions may nest (objects, arrays, calls, parentheses).
+const MAX_NESTING: usize = 64;
 
 /// Parse a TS/JS module.
 pub fn parse_module(src: &str, path: Arc<PathBuf>) -> Result<Module, Diagnostic> {
@@ -234,7 +238,7 @@ pub fn parse_module(src: &str, path: Arc<PathBuf>) -> Result<Module, Diagnostic>
         i_names: Vec::new(),
     };
     let toks = lex(src).map_err(|e| m.err(Span::new(e.start, e.end), e.message))?;
-    let mut p = Parser { src, toks, pos: 0 };
+    let mut p = Parser { src, toks, pos: 0, depth: 0 };
     p.module(&mut m)
         .map_err(|(msg, span)| m.err(span, msg))?;
     Ok(m)
@@ -248,7 +252,7 @@ pub fn parse_expr_file(src: &str, path: Arc<PathBuf>) -> Result<(Module, Expr), 
         .chain(src.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
     let toks = lex(src).map_err(|e| m.err(Span::new(e.start, e.end), e.message))?;
-    let mut p = Parser { src, toks, pos: 0 };
+    let mut p = Parser { src, toks, pos: 0, depth: 0 };
     let e = p.expr().map_err(|(msg, span)| m.err(span, msg))?;
     if let Some(t) = p.peek() {
         return Err(m.err(Span::new(t.start, t.end), "unexpected text after the value"));
@@ -895,6 +899,16 @@ impl<'s> Parser<'s> {
 
     /// Skip a TypeScript type (after `:`, `as`, `satisfies`, `=` of a type alias).
     fn skip_type(&mut self) -> PResult<()> {
+        if self.depth >= MAX_NESTING {
+            return Err((format!("types nest more than {MAX_NESTING} levels deep"), self.cur_span()));
+        }
+        self.depth += 1;
+        let r = self.skip_type_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn skip_type_inner(&mut self) -> PResult<()> {
         loop {
             // prefixes
             while matches!(self.ident_at(0), Some("keyof" | "typeof" | "readonly" | "unique" | "infer"))
@@ -960,8 +974,26 @@ impl<'s> Parser<'s> {
     // ----- expressions -----
 
     fn expr(&mut self) -> PResult<Expr> {
+        if self.depth >= MAX_NESTING {
+            return Err((
+                format!("expressions nest more than {MAX_NESTING} levels deep"),
+                self.cur_span(),
+            ));
+        }
+        self.depth += 1;
+        let r = self.expr_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn expr_inner(&mut self) -> PResult<Expr> {
         let mut lhs = self.postfix()?;
+        let mut n = 0;
         while self.is_punct(0, "+") {
+            n += 1;
+            if n > MAX_NESTING {
+                return Err((format!("more than {MAX_NESTING} `+` in a row"), self.cur_span()));
+            }
             self.pos += 1;
             let rhs = self.postfix()?;
             let span = Span::new(lhs.span().start, rhs.span().end);
@@ -984,7 +1016,12 @@ impl<'s> Parser<'s> {
 
     fn postfix(&mut self) -> PResult<Expr> {
         let mut e = self.primary()?;
+        let mut n = 0;
         loop {
+            n += 1;
+            if n > MAX_NESTING {
+                return Err((format!("a chain of more than {MAX_NESTING} member accesses or calls"), self.cur_span()));
+            }
             let Some(t) = self.peek() else { break };
             let nl = t.nl_before;
             match t.kind {
