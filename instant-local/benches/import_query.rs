@@ -1,0 +1,2 @@
+// Placeholder so the workspace manifest parses; the instant-local developer replaces it.
+fn main() {}

@@ -1,0 +1,385 @@
+//! Attributes (the server's `attrs` table) and the conversion of a schema into attributes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// One attribute of an app, as the server stores it (semantics.md §0).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AttrDef {
+    /// Local integer key (SQLite rowid); 0 until stored.
+    #[serde(default)]
+    pub key: i64,
+    /// The attribute's uuid.
+    pub id: String,
+    /// Forward namespace.
+    pub etype: String,
+    /// Forward label.
+    pub label: String,
+    /// Reverse identity `(namespace, label)` for links.
+    pub rev: Option<(String, String)>,
+    /// `value-type: ref`.
+    pub is_ref: bool,
+    /// `cardinality: one`.
+    pub card_one: bool,
+    /// `unique?`
+    pub unique: bool,
+    /// `index?`
+    pub indexed: bool,
+    /// `required?`
+    pub required: bool,
+    /// `checked-data-type`: string, number, boolean or date.
+    pub checked: Option<String>,
+    /// Forward `onDelete: cascade`: deleting the target deletes the source.
+    pub on_delete: bool,
+    /// Reverse `onDelete: cascade`: deleting the source deletes the target.
+    pub on_delete_reverse: bool,
+    /// A system attribute (no indexed-null fill, not writable by rules).
+    #[serde(default)]
+    pub system: bool,
+}
+
+impl AttrDef {
+    /// A plain data attribute.
+    pub fn blob(etype: &str, label: &str) -> AttrDef {
+        AttrDef {
+            key: 0,
+            id: uuid::Uuid::new_v4().to_string(),
+            etype: etype.to_string(),
+            label: label.to_string(),
+            rev: None,
+            is_ref: false,
+            card_one: true,
+            unique: false,
+            indexed: false,
+            required: false,
+            checked: None,
+            on_delete: false,
+            on_delete_reverse: false,
+            system: false,
+        }
+    }
+
+    /// The `id` attribute of a namespace.
+    pub fn id_attr(etype: &str) -> AttrDef {
+        let mut a = AttrDef::blob(etype, "id");
+        a.unique = true;
+        a
+    }
+
+    /// A link attribute `etype.label -> target.rev_label`.
+    pub fn link(etype: &str, label: &str, target: &str, rev_label: &str) -> AttrDef {
+        let mut a = AttrDef::blob(etype, label);
+        a.is_ref = true;
+        a.card_one = false;
+        a.rev = Some((target.to_string(), rev_label.to_string()));
+        a
+    }
+
+    /// `etype.label`, as error messages print it.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.etype, self.label)
+    }
+
+    /// The wire form of this attribute (`refresh-ok` attrs, `add-attr`).
+    pub fn to_wire(&self) -> Value {
+        let mut v = serde_json::json!({
+            "id": self.id,
+            "forward-identity": [self.id, self.etype, self.label],
+            "value-type": if self.is_ref { "ref" } else { "blob" },
+            "cardinality": if self.card_one { "one" } else { "many" },
+            "unique?": self.unique,
+            "index?": self.indexed,
+            "required?": self.required,
+        });
+        if let (Some((e, l)), Some(o)) = (&self.rev, v.as_object_mut()) {
+            o.insert(
+                "reverse-identity".into(),
+                serde_json::json!([self.id, e, l]),
+            );
+        }
+        if let (Some(c), Some(o)) = (&self.checked, v.as_object_mut()) {
+            o.insert("checked-data-type".into(), Value::String(c.clone()));
+        }
+        v
+    }
+}
+
+/// All live attributes of one app, indexed for lookups.
+#[derive(Debug, Clone, Default)]
+pub struct Attrs {
+    list: Vec<AttrDef>,
+    fwd: HashMap<(String, String), usize>,
+    rev: HashMap<(String, String), usize>,
+    by_key: HashMap<i64, usize>,
+}
+
+impl Attrs {
+    /// Builds the index over `list`.
+    pub fn new(list: Vec<AttrDef>) -> Attrs {
+        let mut a = Attrs {
+            list,
+            ..Attrs::default()
+        };
+        a.reindex();
+        a
+    }
+
+    fn reindex(&mut self) {
+        self.fwd.clear();
+        self.rev.clear();
+        self.by_key.clear();
+        for (i, a) in self.list.iter().enumerate() {
+            self.fwd.insert((a.etype.clone(), a.label.clone()), i);
+            if let Some((e, l)) = &a.rev {
+                self.rev.insert((e.clone(), l.clone()), i);
+            }
+            self.by_key.insert(a.key, i);
+        }
+    }
+
+    /// Adds one attribute (already keyed).
+    pub fn push(&mut self, a: AttrDef) {
+        self.list.push(a);
+        self.reindex();
+    }
+
+    /// Removes the attribute with this uuid.
+    pub fn remove_id(&mut self, id: &str) -> Option<AttrDef> {
+        let pos = self.list.iter().position(|a| a.id == id)?;
+        let a = self.list.remove(pos);
+        self.reindex();
+        Some(a)
+    }
+
+    /// Every attribute.
+    pub fn all(&self) -> &[AttrDef] {
+        &self.list
+    }
+
+    /// The attribute whose forward identity is `etype.label`.
+    pub fn fwd(&self, etype: &str, label: &str) -> Option<&AttrDef> {
+        self.fwd
+            .get(&(etype.to_string(), label.to_string()))
+            .and_then(|i| self.list.get(*i))
+    }
+
+    /// The link attribute whose reverse identity is `etype.label`.
+    pub fn rev(&self, etype: &str, label: &str) -> Option<&AttrDef> {
+        self.rev
+            .get(&(etype.to_string(), label.to_string()))
+            .and_then(|i| self.list.get(*i))
+    }
+
+    /// The attribute with this local key.
+    pub fn by_key(&self, key: i64) -> Option<&AttrDef> {
+        self.by_key.get(&key).and_then(|i| self.list.get(*i))
+    }
+
+    /// The attribute with this uuid.
+    pub fn by_id(&self, id: &str) -> Option<&AttrDef> {
+        self.list.iter().find(|a| a.id == id)
+    }
+
+    /// The `id` attribute of a namespace.
+    pub fn id_attr(&self, etype: &str) -> Option<&AttrDef> {
+        self.fwd(etype, "id")
+    }
+
+    /// Whether `label` names a link (either side) on `etype`.
+    pub fn link_end(&self, etype: &str, label: &str) -> Option<LinkEnd<'_>> {
+        if let Some(a) = self.fwd(etype, label) {
+            if a.is_ref {
+                let target = a.rev.as_ref().map(|r| r.0.clone()).unwrap_or_default();
+                return Some(LinkEnd {
+                    attr: a,
+                    forward: true,
+                    target,
+                });
+            }
+            return None;
+        }
+        self.rev(etype, label).map(|a| LinkEnd {
+            attr: a,
+            forward: false,
+            target: a.etype.clone(),
+        })
+    }
+
+    /// Forward attributes of a namespace (its own data and forward links).
+    pub fn of_etype<'a>(&'a self, etype: &'a str) -> impl Iterator<Item = &'a AttrDef> + 'a {
+        self.list.iter().filter(move |a| a.etype == etype)
+    }
+}
+
+/// A link seen from one namespace.
+#[derive(Debug, Clone)]
+pub struct LinkEnd<'a> {
+    /// The link attribute.
+    pub attr: &'a AttrDef,
+    /// Whether the namespace holds the forward side.
+    pub forward: bool,
+    /// The namespace on the other side.
+    pub target: String,
+}
+
+impl LinkEnd<'_> {
+    /// Whether this side sees at most one entity.
+    pub fn singular(&self) -> bool {
+        if self.forward {
+            self.attr.card_one
+        } else {
+            self.attr.unique
+        }
+    }
+}
+
+fn get_bool(v: &Value, path: &[&str]) -> bool {
+    let mut cur = v;
+    for p in path {
+        match cur.get(*p) {
+            Some(n) => cur = n,
+            None => return false,
+        }
+    }
+    cur.as_bool().unwrap_or(false)
+}
+
+/// The attributes of the system namespaces (`$users`, `$files`).
+pub fn system_attrs() -> Vec<AttrDef> {
+    let mut out = Vec::new();
+    let mut sys = |mut a: AttrDef| {
+        a.system = true;
+        out.push(a);
+    };
+    let mut uid = AttrDef::id_attr("$users");
+    uid.indexed = true;
+    sys(uid);
+    let mut email = AttrDef::blob("$users", "email");
+    email.unique = true;
+    email.indexed = true;
+    email.checked = Some("string".into());
+    sys(email);
+    let mut t = AttrDef::blob("$users", "type");
+    t.checked = Some("string".into());
+    sys(t);
+    let mut img = AttrDef::blob("$users", "imageURL");
+    img.checked = Some("string".into());
+    sys(img);
+    let mut lpu = AttrDef::link("$users", "linkedPrimaryUser", "$users", "linkedGuestUsers");
+    lpu.card_one = true;
+    lpu.on_delete = true;
+    sys(lpu);
+    sys(AttrDef::id_attr("$files"));
+    let mut path = AttrDef::blob("$files", "path");
+    path.unique = true;
+    path.indexed = true;
+    path.required = true;
+    path.checked = Some("string".into());
+    sys(path);
+    let mut size = AttrDef::blob("$files", "size");
+    size.indexed = true;
+    size.checked = Some("number".into());
+    sys(size);
+    for l in ["content-type", "content-disposition"] {
+        let mut a = AttrDef::blob("$files", l);
+        a.indexed = true;
+        a.checked = Some("string".into());
+        sys(a);
+    }
+    let mut loc = AttrDef::blob("$files", "location-id");
+    loc.unique = true;
+    loc.checked = Some("string".into());
+    sys(loc);
+    let mut kv = AttrDef::blob("$files", "key-version");
+    kv.checked = Some("number".into());
+    sys(kv);
+    out
+}
+
+/// Reads a schema in the JSON form of `i.schema(...)` (`{entities, links}`) into attributes.
+///
+/// This is the one function to swap for `instant_schema::from_json_value` once that reader lands.
+pub fn attrs_from_schema_json(schema: &Value) -> Result<Vec<AttrDef>, String> {
+    let schema = schema.get("schema").unwrap_or(schema);
+    let obj = schema
+        .as_object()
+        .ok_or_else(|| "the schema must be a JSON object".to_string())?;
+    let mut out: Vec<AttrDef> = Vec::new();
+    let empty = serde_json::Map::new();
+    let entities = match obj.get("entities") {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => &empty,
+        Some(_) => return Err("`entities` must be an object".into()),
+    };
+    for (etype, ent) in entities {
+        out.push(AttrDef::id_attr(etype));
+        let attrs = match ent.get("attrs") {
+            Some(Value::Object(m)) => m,
+            None | Some(Value::Null) => &empty,
+            Some(_) => return Err(format!("`{etype}.attrs` must be an object")),
+        };
+        for (label, def) in attrs {
+            if label == "id" {
+                continue;
+            }
+            let mut a = AttrDef::blob(etype, label);
+            let vt = def
+                .get("valueType")
+                .and_then(Value::as_str)
+                .unwrap_or("json");
+            a.checked = match vt {
+                "string" | "number" | "boolean" | "date" => Some(vt.to_string()),
+                _ => None,
+            };
+            a.unique = get_bool(def, &["config", "unique"]);
+            a.indexed = get_bool(def, &["config", "indexed"]);
+            a.required = get_bool(def, &["required"]);
+            out.push(a);
+        }
+    }
+    let links = match obj.get("links") {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => &empty,
+        Some(_) => return Err("`links` must be an object".into()),
+    };
+    for (name, link) in links {
+        let side = |k: &str| -> Result<(String, String, bool, bool, bool), String> {
+            let s = link
+                .get(k)
+                .ok_or_else(|| format!("link `{name}` has no `{k}` side"))?;
+            let on = s.get("on").and_then(Value::as_str).unwrap_or_default();
+            let label = s.get("label").and_then(Value::as_str).unwrap_or_default();
+            if on.is_empty() || label.is_empty() {
+                return Err(format!("link `{name}.{k}` needs `on` and `label`"));
+            }
+            let one = s.get("has").and_then(Value::as_str) == Some("one");
+            let cascade = s.get("onDelete").and_then(Value::as_str) == Some("cascade");
+            let required = s.get("required").and_then(Value::as_bool).unwrap_or(false);
+            Ok((on.to_string(), label.to_string(), one, cascade, required))
+        };
+        let (fon, flabel, fone, fcascade, freq) = side("forward")?;
+        let (ron, rlabel, rone, rcascade, _) = side("reverse")?;
+        let mut a = AttrDef::link(&fon, &flabel, &ron, &rlabel);
+        a.card_one = fone;
+        a.unique = rone;
+        a.required = freq;
+        a.on_delete = fcascade;
+        a.on_delete_reverse = rcascade;
+        out.push(a);
+    }
+    Ok(out)
+}
+
+/// Merges schema attributes into the system attributes: a schema may redeclare system attrs
+/// (e.g. `$users.email`), which keeps the system definition; app attrs on `$users` are added.
+pub fn merge_with_system(schema_attrs: Vec<AttrDef>) -> Vec<AttrDef> {
+    let mut out = system_attrs();
+    for a in schema_attrs {
+        let dup = out.iter().any(|b| b.etype == a.etype && b.label == a.label);
+        if !dup {
+            out.push(a);
+        }
+    }
+    out
+}

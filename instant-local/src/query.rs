@@ -1,0 +1,1080 @@
+//! InstaQL: validation and evaluation of queries (semantics.md §1).
+
+use crate::attrs::{AttrDef, Attrs};
+use crate::error::ApiError;
+use crate::perms::PermCtx;
+use crate::store::Reader;
+use crate::values::{self, compare, date_ms, is_uuid, json_eq, like, sort_cmp};
+use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
+
+const OPTION_KEYS: &[&str] = &[
+    "where",
+    "order",
+    "limit",
+    "first",
+    "last",
+    "offset",
+    "after",
+    "afterInclusive",
+    "before",
+    "beforeInclusive",
+    "fields",
+    "aggregate",
+];
+
+/// Where the query runs: the app, its URL (for `$files` urls) and the caller.
+pub struct QueryEnv<'a> {
+    /// Base URL of this server (no trailing slash).
+    pub base_url: &'a str,
+    /// App id.
+    pub app_id: &'a str,
+    /// `inference?`: has-one links come back as objects.
+    pub inference: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Eq(Value),
+    In(Vec<Value>),
+    Not(Value),
+    IsNull(bool),
+    Cmp(&'static str, Value),
+    Like(String, bool),
+}
+
+impl Op {
+    fn negative(&self) -> bool {
+        matches!(self, Op::Not(_) | Op::IsNull(true))
+    }
+}
+
+#[derive(Debug, Clone)]
+enum W {
+    Cond(Vec<String>, Op),
+    And(Vec<Vec<W>>),
+    Or(Vec<Vec<W>>),
+}
+
+#[derive(Debug, Clone)]
+enum OrderKey {
+    Created,
+    Attr(AttrDef),
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    etype: String,
+    wheres: Vec<W>,
+    unknown_where: bool,
+    order: OrderKey,
+    desc: bool,
+    limit: Option<usize>,
+    last: Option<usize>,
+    offset: usize,
+    after: Option<(Value, bool)>,
+    before: Option<(Value, bool)>,
+    fields: Option<Vec<String>>,
+    paginated: bool,
+    children: Vec<(String, Node)>,
+}
+
+fn qerr(query: &Value, msg: impl Into<String>) -> ApiError {
+    ApiError::validation_msg("query", query.clone(), msg)
+}
+
+fn coerced(query: &Value, path: Vec<Value>) -> ApiError {
+    ApiError::validation(
+        "coerced-query",
+        query.clone(),
+        vec![json!({"expected": "valid where clause", "in": path})],
+    )
+}
+
+fn pos_int(v: &Value) -> Option<usize> {
+    v.as_u64().map(|n| n as usize).or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+            .map(|f| f as usize)
+    })
+}
+
+fn jtext(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+struct Parser<'a> {
+    attrs: &'a Attrs,
+    query: &'a Value,
+}
+
+impl Parser<'_> {
+    fn node(
+        &self,
+        etype: &str,
+        v: &Value,
+        path: &mut Vec<Value>,
+        top: bool,
+    ) -> Result<Node, ApiError> {
+        let obj = v.as_object().ok_or_else(|| {
+            ApiError::validation(
+                "query",
+                self.query.clone(),
+                vec![json!({"expected": "map?", "in": path.clone()})],
+            )
+        })?;
+        let mut node = Node {
+            etype: etype.to_string(),
+            wheres: Vec::new(),
+            unknown_where: false,
+            order: OrderKey::Created,
+            desc: false,
+            limit: None,
+            last: None,
+            offset: 0,
+            after: None,
+            before: None,
+            fields: None,
+            paginated: false,
+            children: Vec::new(),
+        };
+        if let Some(opts) = obj.get("$") {
+            let o = opts.as_object().ok_or_else(|| {
+                let mut p = path.clone();
+                p.push(json!("$"));
+                ApiError::validation(
+                    "query",
+                    self.query.clone(),
+                    vec![json!({"expected": "map?", "in": p})],
+                )
+            })?;
+            self.options(&mut node, o, top)?;
+        }
+        for (k, child) in obj {
+            if k == "$" {
+                continue;
+            }
+            path.push(json!(k));
+            let target = match self.attrs.link_end(etype, k) {
+                Some(end) => end.target.clone(),
+                None => String::new(),
+            };
+            let n = self.node(&target, child, path, false)?;
+            path.pop();
+            node.children.push((k.clone(), n));
+        }
+        Ok(node)
+    }
+
+    fn options(&self, node: &mut Node, o: &Map<String, Value>, top: bool) -> Result<(), ApiError> {
+        let q = self.query;
+        for k in o.keys() {
+            if !OPTION_KEYS.contains(&k.as_str()) {
+                return Err(qerr(
+                    q,
+                    "We only support `where`, `order`, `limit`, `offset`, `before`, and `after` clauses.",
+                ));
+            }
+        }
+        let present: Vec<&str> = ["limit", "first", "last"]
+            .into_iter()
+            .filter(|k| o.get(*k).is_some_and(|v| !v.is_null()))
+            .collect();
+        for k in &present {
+            let v = o.get(*k).unwrap_or(&Value::Null);
+            match pos_int(v) {
+                Some(n) if n > 0 => {}
+                _ => {
+                    return Err(qerr(
+                        q,
+                        format!(
+                            "The {k} field must be a positive integer. Got {}.",
+                            jtext(v)
+                        ),
+                    ))
+                }
+            }
+        }
+        if present.len() > 1 {
+            let names: Vec<String> = present.iter().map(|k| format!("`{k}`")).collect();
+            return Err(qerr(
+                q,
+                format!("Only provide one of {}.", names.join(" or ")),
+            ));
+        }
+        if let Some(v) = o.get("offset").filter(|v| !v.is_null()) {
+            if pos_int(v).is_none() {
+                return Err(qerr(
+                    q,
+                    format!(
+                        "The offset field must be a non-negative integer. Got {}.",
+                        jtext(v)
+                    ),
+                ));
+            }
+        }
+        let has_page = ["offset", "before", "after"]
+            .iter()
+            .any(|k| o.get(*k).is_some_and(|v| !v.is_null()));
+        if has_page && !top {
+            return Err(qerr(q, "We currently only support `offset`, `before`, and `after` clauses on the top-level field. Limit fields will be ignored"));
+        }
+        if top {
+            node.limit = o.get("limit").or(o.get("first")).and_then(pos_int);
+            node.last = o.get("last").and_then(pos_int);
+            node.offset = o.get("offset").and_then(pos_int).unwrap_or(0);
+            for (k, inc) in [("after", "afterInclusive"), ("before", "beforeInclusive")] {
+                if let Some(c) = o.get(k).filter(|v| !v.is_null()) {
+                    let ok = c.as_array().is_some_and(|a| (3..=4).contains(&a.len()));
+                    if !ok {
+                        return Err(qerr(
+                            q,
+                            format!("Expected a join row for the cursor, got {}", jtext(c)),
+                        ));
+                    }
+                    let inclusive = o.get(inc).and_then(Value::as_bool).unwrap_or(false);
+                    if k == "after" {
+                        node.after = Some((c.clone(), inclusive));
+                    } else {
+                        node.before = Some((c.clone(), inclusive));
+                    }
+                }
+            }
+            node.paginated = !present.is_empty() || has_page || o.contains_key("order");
+        }
+        if let Some(order) = o.get("order").filter(|v| !v.is_null()) {
+            let om = order
+                .as_object()
+                .ok_or_else(|| qerr(q, "The `order` clause must be an object."))?;
+            if om.len() != 1 {
+                let keys: Vec<&str> = om.keys().map(String::as_str).collect();
+                return Err(qerr(
+                    q,
+                    format!(
+                        "We only support a single key in the `order` clause. Got {}.",
+                        keys.join(",")
+                    ),
+                ));
+            }
+            if let Some((k, dir)) = om.iter().next() {
+                match dir.as_str() {
+                    Some("asc") => node.desc = false,
+                    Some("desc") => node.desc = true,
+                    _ => return Err(qerr(
+                        q,
+                        format!(
+                            "We only support \"asc\" or \"desc\" in the `order` clause. Got {}.",
+                            jtext(dir)
+                        ),
+                    )),
+                }
+                if k != "serverCreatedAt" {
+                    let a = self.attrs.fwd(&node.etype, k).filter(|a| !a.is_ref);
+                    let Some(a) = a else {
+                        return Err(qerr(
+                            q,
+                            format!("There is no `{k}` attribute for {}.", node.etype),
+                        ));
+                    };
+                    if top {
+                        let name = a.name();
+                        if !a.indexed {
+                            return Err(qerr(q, format!("The `{name}` attribute is not indexed. Only indexed and typed attributes can be used to order by.")));
+                        }
+                        if a.checked.is_none() {
+                            return Err(qerr(q, format!("The `{name}` attribute is not typed. Only typed and indexed attributes can be used to order by.")));
+                        }
+                        if !a.card_one {
+                            return Err(qerr(q, format!("The `{name}` attribute has cardinality `many`. Only attributes with cardinality `one` can be used to order by.")));
+                        }
+                    }
+                    node.order = OrderKey::Attr(a.clone());
+                }
+            }
+        }
+        if let Some(f) = o.get("fields").filter(|v| !v.is_null()) {
+            let arr = f.as_array().ok_or_else(|| {
+                qerr(
+                    q,
+                    "The `fields` property should be an array of field names.",
+                )
+            })?;
+            node.fields = Some(
+                arr.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+            );
+        }
+        if let Some(agg) = o.get("aggregate").filter(|v| !v.is_null()) {
+            if agg.as_str() != Some("count") {
+                return Err(qerr(
+                    q,
+                    format!(
+                        "The aggregate field only accepts \"count\", got {}",
+                        jtext(agg)
+                    ),
+                ));
+            }
+        }
+        if let Some(w) = o.get("where").filter(|v| !v.is_null()) {
+            let mut unknown = false;
+            node.wheres =
+                self.where_map(&node.etype, w, &mut vec![json!("where")], &mut unknown)?;
+            node.unknown_where = unknown;
+        }
+        Ok(())
+    }
+
+    fn where_map(
+        &self,
+        etype: &str,
+        w: &Value,
+        path: &mut Vec<Value>,
+        unknown: &mut bool,
+    ) -> Result<Vec<W>, ApiError> {
+        let q = self.query;
+        let m = w.as_object().ok_or_else(|| coerced(q, path.clone()))?;
+        let mut out = Vec::new();
+        for (k, v) in m {
+            if k == "and" || k == "or" {
+                let list = v.as_array().ok_or_else(|| coerced(q, path.clone()))?;
+                if list.is_empty() {
+                    return Err(qerr(
+                        q,
+                        format!("The list of `{k}` conditions can't be empty."),
+                    ));
+                }
+                let mut subs = Vec::new();
+                for (i, s) in list.iter().enumerate() {
+                    path.push(json!(k));
+                    path.push(json!(i));
+                    subs.push(self.where_map(etype, s, path, unknown)?);
+                    path.pop();
+                    path.pop();
+                }
+                out.push(if k == "and" {
+                    W::And(subs)
+                } else {
+                    W::Or(subs)
+                });
+                continue;
+            }
+            if k == "$entityIdStartsWith" {
+                continue;
+            }
+            path.push(json!(k));
+            let segs: Vec<String> = k.split('.').map(str::to_string).collect();
+            let op = self.op(v, path)?;
+            let resolved = self.check_path(etype, &segs, &op)?;
+            if !resolved {
+                *unknown = true;
+            }
+            path.pop();
+            out.push(W::Cond(segs, op));
+        }
+        Ok(out)
+    }
+
+    fn op(&self, v: &Value, path: &[Value]) -> Result<Op, ApiError> {
+        let q = self.query;
+        match v {
+            Value::Null | Value::Array(_) => Err(coerced(q, path.to_vec())),
+            Value::Object(m) => {
+                let Some((k, arg)) = m.iter().next() else {
+                    return Err(coerced(q, path.to_vec()));
+                };
+                let op = match k.as_str() {
+                    "$in" | "in" => match arg {
+                        Value::Array(a) => {
+                            Op::In(a.iter().cloned().map(values::normalize).collect())
+                        }
+                        _ => return Err(coerced(q, path.to_vec())),
+                    },
+                    "$not" | "$ne" if !arg.is_null() && !arg.is_object() && !arg.is_array() => {
+                        Op::Not(values::normalize(arg.clone()))
+                    }
+                    "$isNull" => match arg {
+                        Value::Bool(b) => Op::IsNull(*b),
+                        _ => return Err(coerced(q, path.to_vec())),
+                    },
+                    "$gt" | "$gte" | "$lt" | "$lte"
+                        if !arg.is_null() && !arg.is_object() && !arg.is_array() =>
+                    {
+                        let name = match k.as_str() {
+                            "$gt" => "$gt",
+                            "$gte" => "$gte",
+                            "$lt" => "$lt",
+                            _ => "$lte",
+                        };
+                        Op::Cmp(name, values::normalize(arg.clone()))
+                    }
+                    "$like" | "$ilike" if !arg.is_null() => match arg {
+                        Value::String(s) => Op::Like(s.clone(), k == "$ilike"),
+                        other => {
+                            Op::Cmp(if k == "$like" { "$like" } else { "$ilike" }, other.clone())
+                        }
+                    },
+                    _ => return Err(coerced(q, path.to_vec())),
+                };
+                Ok(op)
+            }
+            other => Ok(Op::Eq(values::normalize(other.clone()))),
+        }
+    }
+
+    /// Resolves a where path; false when some segment is unknown (the namespace is then empty).
+    fn check_path(&self, etype: &str, segs: &[String], op: &Op) -> Result<bool, ApiError> {
+        let q = self.query;
+        let mut cur = etype.to_string();
+        let n = segs.len();
+        for (i, s) in segs.iter().enumerate() {
+            let last = i + 1 == n;
+            if !last {
+                match self.attrs.link_end(&cur, s) {
+                    Some(end) => cur = end.target.clone(),
+                    None => return Ok(false),
+                }
+                continue;
+            }
+            if s == "id" {
+                return Ok(self.attrs.id_attr(&cur).is_some());
+            }
+            if self.attrs.link_end(&cur, s).is_some() {
+                match op {
+                    Op::Eq(v) | Op::Not(v) => {
+                        if !v.as_str().is_some_and(is_uuid) {
+                            return Err(qerr(
+                                q,
+                                format!("Expected {s} to be a uuid, got {}", jtext(v)),
+                            ));
+                        }
+                    }
+                    Op::In(vs) => {
+                        if let Some(bad) = vs.iter().find(|v| !v.as_str().is_some_and(is_uuid)) {
+                            return Err(qerr(
+                                q,
+                                format!(
+                                    "Expected {s} to match on a uuid, found {} in {}",
+                                    jtext(bad),
+                                    jtext(&Value::Array(vs.clone()))
+                                ),
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+                return Ok(true);
+            }
+            let Some(a) = self.attrs.fwd(&cur, s) else {
+                return Ok(false);
+            };
+            self.check_operand(a, op)?;
+            return Ok(true);
+        }
+        Ok(true)
+    }
+
+    fn check_operand(&self, a: &AttrDef, op: &Op) -> Result<(), ApiError> {
+        let q = self.query;
+        let name = a.name();
+        let type_err = |t: &str, v: &Value| -> ApiError {
+            if t == "date" {
+                qerr(q, format!("The data type of `{name}` is `date`, but the query got value `{}` of type `{}`.", jtext(v), values::type_name(v)))
+            } else {
+                qerr(q, format!("The data type of `{name}` is `{t}`, but the query got the value `{}` of type `{}`.", jtext(v), values::type_name(v)))
+            }
+        };
+        match op {
+            Op::In(vs) => {
+                if vs.iter().any(Value::is_null) && !a.indexed {
+                    return Err(qerr(q, format!("Only indexed attrs can check for `nil` in `$in`. {name} is not indexed.")));
+                }
+                if let Some(t) = &a.checked {
+                    if let Some(bad) = vs
+                        .iter()
+                        .find(|v| !v.is_null() && !values::matches_type(t, v))
+                    {
+                        return Err(type_err(t, bad));
+                    }
+                }
+            }
+            Op::Eq(v) | Op::Not(v) => {
+                if let Some(t) = &a.checked {
+                    if !values::matches_type(t, v) {
+                        return Err(type_err(t, v));
+                    }
+                }
+            }
+            Op::IsNull(_) => {}
+            Op::Cmp(k, v) => {
+                if !a.indexed {
+                    return Err(qerr(
+                        q,
+                        format!(
+                            "The `{name}` attribute must be indexed to use comparison operators."
+                        ),
+                    ));
+                }
+                let Some(t) = &a.checked else {
+                    return Err(qerr(q, format!("The `{name}` attribute must have an enforced type to use comparison operators.")));
+                };
+                if *k == "$like" || *k == "$ilike" {
+                    return Err(qerr(q, format!("The {k} value for `{name}` must be a string, but the query got the value `{}` of type `{}`.", jtext(v), values::type_name(v))));
+                }
+                if !values::matches_type(t, v) {
+                    return Err(type_err(t, v));
+                }
+            }
+            Op::Like(s, ci) => {
+                if !a.indexed {
+                    return Err(qerr(
+                        q,
+                        format!(
+                            "The `{name}` attribute must be indexed to use comparison operators."
+                        ),
+                    ));
+                }
+                let Some(t) = &a.checked else {
+                    return Err(qerr(q, format!("The `{name}` attribute must have an enforced type to use comparison operators.")));
+                };
+                if t != "string" {
+                    let k = if *ci { "$ilike" } else { "$like" };
+                    return Err(qerr(q, format!("The {k} operator can only be used on string attributes, but `{name}` has type `{t}`. Got {}.", jtext(&Value::String(s.clone())))));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates queries against one app.
+pub struct Evaluator<'r, 'c> {
+    /// Storage.
+    pub reader: &'r mut Reader<'c>,
+    /// The app's attributes.
+    pub attrs: &'r Attrs,
+    /// Permission context (None for admin).
+    pub perms: Option<&'r PermCtx>,
+}
+
+/// The result of a query: the tree and the page info of paginated top-level namespaces.
+pub struct QueryResult {
+    /// `{ns: [...]}`.
+    pub tree: Value,
+    /// `{ns: {start-cursor, end-cursor, has-next-page?, has-previous-page?}}`.
+    pub page_info: Map<String, Value>,
+}
+
+/// Validates a query (its `$$ruleParams` already removed) and returns it parsed.
+fn parse(attrs: &Attrs, query: &Value) -> Result<Vec<(String, Node)>, ApiError> {
+    let p = Parser { attrs, query };
+    let obj = query.as_object().ok_or_else(|| {
+        ApiError::validation(
+            "query",
+            query.clone(),
+            vec![json!({"expected": "map?", "in": []})],
+        )
+    })?;
+    let mut out = Vec::new();
+    for (k, v) in obj {
+        let mut path = vec![json!(k)];
+        out.push((k.clone(), p.node(k, v, &mut path, true)?));
+    }
+    Ok(out)
+}
+
+/// Splits `$$ruleParams` off a query.
+pub fn split_rule_params(query: &Value) -> (Value, Value) {
+    let mut q = query.clone();
+    let rp = q
+        .as_object_mut()
+        .and_then(|m| m.remove("$$ruleParams"))
+        .unwrap_or(Value::Null);
+    (q, rp)
+}
+
+struct Row {
+    e: String,
+    t: i64,
+    sort: Option<Value>,
+}
+
+impl Evaluator<'_, '_> {
+    /// Runs a whole query.
+    pub fn run(&mut self, query: &Value, env: &QueryEnv<'_>) -> Result<QueryResult, ApiError> {
+        let nodes = parse(self.attrs, query)?;
+        let mut tree = Map::new();
+        let mut page_info = Map::new();
+        for (k, node) in nodes {
+            let (items, info) = self.top(&node, env)?;
+            tree.insert(k.clone(), Value::Array(items));
+            if let Some(i) = info {
+                page_info.insert(k, i);
+            }
+        }
+        Ok(QueryResult {
+            tree: Value::Object(tree),
+            page_info,
+        })
+    }
+
+    fn candidates(&mut self, node: &Node) -> Result<Vec<String>, ApiError> {
+        let Some(id) = self.attrs.id_attr(&node.etype) else {
+            return Ok(Vec::new());
+        };
+        // Narrow with the (app, a, v) index when a top-level equality or $in applies.
+        for w in &node.wheres {
+            if let W::Cond(segs, op) = w {
+                if segs.len() != 1 {
+                    continue;
+                }
+                let a = if segs[0] == "id" {
+                    Some(id)
+                } else {
+                    self.attrs.fwd(&node.etype, &segs[0]).filter(|a| !a.is_ref)
+                };
+                let Some(a) = a else { continue };
+                if a.checked.as_deref() == Some("date") {
+                    continue;
+                }
+                let vals: Vec<Value> = match op {
+                    Op::Eq(v) => vec![v.clone()],
+                    Op::In(vs) if !vs.iter().any(Value::is_null) => vs.clone(),
+                    _ => continue,
+                };
+                let mut out: Vec<String> = Vec::new();
+                for v in vals {
+                    for e in self.reader.entities_with(a.key, &v)? {
+                        if !out.contains(&e) {
+                            out.push(e);
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+        }
+        Ok(self
+            .reader
+            .all_with_attr(id.key)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    fn rows(&mut self, node: &Node, ids: Vec<String>) -> Result<Vec<Row>, ApiError> {
+        let Some(id_key) = self.attrs.id_attr(&node.etype).map(|a| a.key) else {
+            return Ok(Vec::new());
+        };
+        self.reader.prefetch(&ids)?;
+        let mut rows = Vec::new();
+        for e in ids {
+            let ts = self.reader.triples(&e)?;
+            let Some(t) = ts.iter().find(|t| t.a == id_key).map(|t| t.t) else {
+                continue;
+            };
+            if !node.unknown_where && !self.eval_map(&node.etype, &e, &node.wheres)? {
+                continue;
+            }
+            if node.unknown_where && !node.wheres.is_empty() {
+                continue;
+            }
+            let sort = match &node.order {
+                OrderKey::Created => None,
+                OrderKey::Attr(a) => ts.iter().find(|t| t.a == a.key).map(|t| t.v.clone()),
+            };
+            rows.push(Row { e, t, sort });
+        }
+        let checked = match &node.order {
+            OrderKey::Attr(a) => a.checked.clone(),
+            OrderKey::Created => None,
+        };
+        let by_attr = matches!(node.order, OrderKey::Attr(_));
+        rows.sort_by(|x, y| {
+            let o = if by_attr {
+                sort_cmp(checked.as_deref(), x.sort.as_ref(), y.sort.as_ref())
+            } else {
+                x.t.cmp(&y.t)
+            };
+            let o = o.then_with(|| x.e.cmp(&y.e));
+            if node.desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+        Ok(rows)
+    }
+
+    fn cursor_cmp(&self, node: &Node, row: &Row, cursor: &Value) -> Ordering {
+        let ce = cursor.get(0).and_then(Value::as_str).unwrap_or_default();
+        let o = match &node.order {
+            OrderKey::Created => {
+                let ct = cursor.get(3).and_then(Value::as_i64).unwrap_or(i64::MIN);
+                row.t.cmp(&ct)
+            }
+            OrderKey::Attr(a) => sort_cmp(a.checked.as_deref(), row.sort.as_ref(), cursor.get(2)),
+        };
+        let o = o.then_with(|| row.e.as_str().cmp(ce));
+        if node.desc {
+            o.reverse()
+        } else {
+            o
+        }
+    }
+
+    fn cursor_of(&self, node: &Node, row: &Row) -> Value {
+        match &node.order {
+            OrderKey::Created => {
+                let id = self
+                    .attrs
+                    .id_attr(&node.etype)
+                    .map(|a| a.id.clone())
+                    .unwrap_or_default();
+                json!([row.e, id, row.e, row.t])
+            }
+            OrderKey::Attr(a) => {
+                json!([row.e, a.id, row.sort.clone().unwrap_or(Value::Null), row.t])
+            }
+        }
+    }
+
+    fn top(
+        &mut self,
+        node: &Node,
+        env: &QueryEnv<'_>,
+    ) -> Result<(Vec<Value>, Option<Value>), ApiError> {
+        let ids = if node.unknown_where {
+            Vec::new()
+        } else {
+            self.candidates(node)?
+        };
+        let rows = self.rows(node, ids)?;
+        let total = rows.len();
+        let mut start = 0usize;
+        let mut end = total;
+        if let Some((c, inc)) = &node.after {
+            start = rows
+                .iter()
+                .position(|r| {
+                    let o = self.cursor_cmp(node, r, c);
+                    o == Ordering::Greater || (*inc && o == Ordering::Equal)
+                })
+                .unwrap_or(total);
+        }
+        if let Some((c, inc)) = &node.before {
+            end = rows
+                .iter()
+                .position(|r| {
+                    let o = self.cursor_cmp(node, r, c);
+                    o == Ordering::Greater || (!*inc && o == Ordering::Equal)
+                })
+                .unwrap_or(total)
+                .max(start);
+        }
+        start = (start + node.offset).min(end);
+        if let Some(n) = node.last {
+            start = start.max(end.saturating_sub(n));
+        } else if let Some(n) = node.limit {
+            end = end.min(start + n);
+        }
+        let page: Vec<&Row> = rows
+            .get(start..end)
+            .map(|s| s.iter().collect())
+            .unwrap_or_default();
+        let info = if node.paginated {
+            let has_next = end < total
+                && (node.limit.is_some() || node.before.is_some() || node.last.is_some());
+            let has_prev =
+                start > 0 && (node.after.is_some() || node.offset > 0 || node.last.is_some());
+            let has_prev =
+                has_prev || (page.is_empty() && (node.offset > 0 || node.after.is_some()));
+            Some(json!({
+                "start-cursor": page.first().map(|r| self.cursor_of(node, r)),
+                "end-cursor": page.last().map(|r| self.cursor_of(node, r)),
+                "has-next-page?": has_next,
+                "has-previous-page?": has_prev,
+            }))
+        } else {
+            None
+        };
+        let mut out = Vec::new();
+        for r in page {
+            if let Some(obj) = self.object(node, &r.e, env)? {
+                out.push((obj, r.t));
+            }
+        }
+        self.resort(node, &mut out);
+        Ok((out.into_iter().map(|(o, _)| o).collect(), info))
+    }
+
+    /// The in-memory re-sort of a result list by the values in the returned objects.
+    fn resort(&self, node: &Node, items: &mut [(Value, i64)]) {
+        let id_of = |v: &Value| {
+            v.get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        match &node.order {
+            OrderKey::Created => {
+                items.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| id_of(&a.0).cmp(&id_of(&b.0))))
+            }
+            OrderKey::Attr(at) => items.sort_by(|a, b| {
+                sort_cmp(
+                    at.checked.as_deref(),
+                    a.0.get(&at.label),
+                    b.0.get(&at.label),
+                )
+                .then_with(|| id_of(&a.0).cmp(&id_of(&b.0)))
+            }),
+        }
+        if node.desc {
+            items.reverse();
+        }
+    }
+
+    fn object(
+        &mut self,
+        node: &Node,
+        e: &str,
+        env: &QueryEnv<'_>,
+    ) -> Result<Option<Value>, ApiError> {
+        let Some(full) = self.reader.entity(self.attrs, &node.etype, e)? else {
+            return Ok(None);
+        };
+        if let Some(p) = self.perms {
+            if !p.allows_view(self.reader, self.attrs, &node.etype, &full)? {
+                return Ok(None);
+            }
+        }
+        let mut obj = full.clone();
+        if let Some(fields) = &node.fields {
+            let want_url = node.etype == "$files" && fields.iter().any(|f| f == "url");
+            obj.retain(|k, _| k == "id" || fields.contains(k) || (want_url && k == "location-id"));
+        }
+        if node.etype == "$files" {
+            if let Some(loc) = full.get("location-id").and_then(Value::as_str) {
+                obj.insert(
+                    "url".into(),
+                    Value::String(format!(
+                        "{}/storage/download/{}/{}",
+                        env.base_url, env.app_id, loc
+                    )),
+                );
+            }
+            if let Some(fields) = &node.fields {
+                if !fields.iter().any(|f| f == "location-id") {
+                    obj.remove("location-id");
+                }
+            }
+        }
+        if let Some(p) = self.perms {
+            p.apply_field_rules(self.reader, self.attrs, &node.etype, &full, &mut obj)?;
+        }
+        for (label, child) in &node.children {
+            let linked = self.reader.linked(self.attrs, &node.etype, e, label)?;
+            let singular = self
+                .attrs
+                .link_end(&node.etype, label)
+                .is_some_and(|l| l.singular());
+            let ids = linked.map(|(_, ids)| ids).unwrap_or_default();
+            if self.perms.is_some() && ids.is_empty() {
+                obj.remove(label);
+                continue;
+            }
+            let rows = self.rows(child, ids)?;
+            let mut items = Vec::new();
+            for r in &rows {
+                if let Some(o) = self.object(child, &r.e, env)? {
+                    items.push((o, r.t));
+                }
+            }
+            self.resort(child, &mut items);
+            let items: Vec<Value> = items.into_iter().map(|(o, _)| o).collect();
+            if env.inference && singular {
+                obj.insert(
+                    label.clone(),
+                    items.into_iter().next().unwrap_or(Value::Null),
+                );
+            } else {
+                obj.insert(label.clone(), Value::Array(items));
+            }
+        }
+        Ok(Some(Value::Object(obj)))
+    }
+
+    fn eval_map(&mut self, etype: &str, e: &str, ws: &[W]) -> Result<bool, ApiError> {
+        let mut conds: Vec<(&[String], &Op)> = Vec::new();
+        for w in ws {
+            match w {
+                W::Cond(segs, op) => conds.push((segs.as_slice(), op)),
+                W::And(subs) => {
+                    for s in subs {
+                        if !self.eval_map(etype, e, s)? {
+                            return Ok(false);
+                        }
+                    }
+                }
+                W::Or(subs) => {
+                    let mut any = false;
+                    for s in subs {
+                        if self.eval_map(etype, e, s)? {
+                            any = true;
+                            break;
+                        }
+                    }
+                    if !any {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        self.eval_conds(etype, e, &conds)
+    }
+
+    /// Conditions sharing link variables: sibling paths with the same first link segment must
+    /// be satisfied by one linked entity.
+    fn eval_conds(
+        &mut self,
+        etype: &str,
+        e: &str,
+        conds: &[(&[String], &Op)],
+    ) -> Result<bool, ApiError> {
+        let mut groups: Vec<(&str, Vec<(&[String], &Op)>)> = Vec::new();
+        for (segs, op) in conds {
+            match segs {
+                [label] => {
+                    if !self.leaf(etype, e, label, op)? {
+                        return Ok(false);
+                    }
+                }
+                [first, rest @ ..] => {
+                    if op.negative() {
+                        if !self.negative_path(etype, e, segs, op)? {
+                            return Ok(false);
+                        }
+                        continue;
+                    }
+                    match groups.iter_mut().find(|(l, _)| *l == first.as_str()) {
+                        Some((_, g)) => g.push((rest, op)),
+                        None => groups.push((first.as_str(), vec![(rest, op)])),
+                    }
+                }
+                [] => {}
+            }
+        }
+        for (label, sub) in groups {
+            let Some((target, ids)) = self.reader.linked(self.attrs, etype, e, label)? else {
+                return Ok(false);
+            };
+            let mut ok = false;
+            for t in ids {
+                if self.eval_conds(&target, &t, &sub)? {
+                    ok = true;
+                    break;
+                }
+            }
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn negative_path(
+        &mut self,
+        etype: &str,
+        e: &str,
+        segs: &[String],
+        op: &Op,
+    ) -> Result<bool, ApiError> {
+        match segs {
+            [label] => self.leaf(etype, e, label, op),
+            [first, rest @ ..] => {
+                let Some((target, ids)) = self.reader.linked(self.attrs, etype, e, first)? else {
+                    return Ok(false);
+                };
+                if ids.is_empty() {
+                    return Ok(true);
+                }
+                for t in ids {
+                    if self.negative_path(&target, &t, rest, op)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            [] => Ok(true),
+        }
+    }
+
+    fn leaf(&mut self, etype: &str, e: &str, label: &str, op: &Op) -> Result<bool, ApiError> {
+        if label == "id" {
+            let v = Value::String(e.to_string());
+            return Ok(apply(op, Some(&v), None, false));
+        }
+        if let Some(end) = self.attrs.link_end(etype, label) {
+            let forward = end.forward;
+            let _ = forward;
+            let ids = self
+                .reader
+                .linked(self.attrs, etype, e, label)?
+                .map(|(_, ids)| ids)
+                .unwrap_or_default();
+            let has = |v: &Value| v.as_str().is_some_and(|s| ids.iter().any(|i| i == s));
+            return Ok(match op {
+                Op::Eq(v) => has(v),
+                Op::In(vs) => vs.iter().any(has),
+                Op::Not(v) => !has(v),
+                Op::IsNull(b) => ids.is_empty() == *b,
+                _ => false,
+            });
+        }
+        let Some(a) = self.attrs.fwd(etype, label) else {
+            return Ok(false);
+        };
+        let (key, checked, indexed) = (a.key, a.checked.clone(), a.indexed);
+        let ts = self.reader.triples(e)?;
+        let v = ts.iter().find(|t| t.a == key).map(|t| &t.v);
+        let date_eq = indexed && checked.as_deref() == Some("date");
+        Ok(apply(op, v, checked.as_deref(), date_eq))
+    }
+}
+
+fn eq_val(a: &Value, b: &Value, date_eq: bool) -> bool {
+    if date_eq {
+        if let (Some(x), Some(y)) = (date_ms(a), date_ms(b)) {
+            return x == y;
+        }
+    }
+    json_eq(a, b)
+}
+
+fn apply(op: &Op, v: Option<&Value>, checked: Option<&str>, date_eq: bool) -> bool {
+    let nonnull = v.filter(|x| !x.is_null());
+    match op {
+        Op::Eq(x) => nonnull.is_some_and(|v| eq_val(v, x, date_eq)),
+        Op::In(xs) => xs.iter().any(|x| {
+            if x.is_null() {
+                nonnull.is_none()
+            } else {
+                nonnull.is_some_and(|v| eq_val(v, x, date_eq))
+            }
+        }),
+        Op::Not(x) => !nonnull.is_some_and(|v| eq_val(v, x, date_eq)),
+        Op::IsNull(b) => nonnull.is_none() == *b,
+        Op::Cmp(k, x) => nonnull.is_some_and(|v| match compare(checked, v, x) {
+            Some(o) => match *k {
+                "$gt" => o == Ordering::Greater,
+                "$gte" => o != Ordering::Less,
+                "$lt" => o == Ordering::Less,
+                "$lte" => o != Ordering::Greater,
+                _ => false,
+            },
+            None => false,
+        }),
+        Op::Like(p, ci) => nonnull
+            .and_then(Value::as_str)
+            .is_some_and(|s| like(s, p, *ci)),
+    }
+}

@@ -1,0 +1,507 @@
+//! SQLite storage: apps, attributes and triples.
+//!
+//! Triples live in one table keyed by `(app, e, a, vk)`, where `vk` is empty for
+//! cardinality-one attributes (so a write replaces the value) and the value itself for
+//! cardinality-many ones. An index on `(app, a, v)` serves lookups, where clauses, unique
+//! checks and reverse links. Values are stored as canonical JSON text and are only ever
+//! bound as parameters.
+
+use crate::attrs::{AttrDef, Attrs};
+use crate::error::ApiError;
+use crate::values::{encode, now_ms};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+const SCHEMA_SQL: &str = "
+CREATE TABLE IF NOT EXISTS apps (
+  key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
+  admin_token TEXT NOT NULL, rules TEXT, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS attrs (
+  key INTEGER PRIMARY KEY, app INTEGER NOT NULL, def TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS triples (
+  app INTEGER NOT NULL, e TEXT NOT NULL, a INTEGER NOT NULL, vk TEXT NOT NULL,
+  v TEXT NOT NULL, t INTEGER NOT NULL,
+  PRIMARY KEY (app, e, a, vk)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS triples_av ON triples (app, a, v);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+  app INTEGER NOT NULL, token TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (app, token));
+CREATE TABLE IF NOT EXISTS magic_codes (
+  app INTEGER NOT NULL, email TEXT NOT NULL, code TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (
+  app INTEGER NOT NULL, location_id TEXT NOT NULL, bytes BLOB NOT NULL,
+  PRIMARY KEY (app, location_id));
+CREATE TABLE IF NOT EXISTS upload_urls (
+  token TEXT PRIMARY KEY, app INTEGER NOT NULL, path TEXT NOT NULL, expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+";
+
+/// One app: its credentials, rules and attributes.
+#[derive(Debug, Clone)]
+pub struct AppMeta {
+    /// Local integer key.
+    pub key: i64,
+    /// The app id (uuid).
+    pub id: String,
+    /// Title given at creation.
+    pub title: String,
+    /// The admin token (uuid).
+    pub admin_token: String,
+    /// The permission rules document, if any.
+    pub rules: Option<Value>,
+    /// Live attributes.
+    pub attrs: Attrs,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// The database: one SQLite connection plus the in-memory app catalog.
+pub struct Db {
+    /// The connection (used under the server's mutex).
+    pub conn: Connection,
+    /// Apps by id.
+    pub apps: HashMap<String, AppMeta>,
+    last_t: i64,
+    last_tx: i64,
+}
+
+impl Db {
+    /// Opens (or creates) the database: in memory, or `DIR/instant-local.sqlite`.
+    pub fn open(dir: Option<&Path>) -> Result<Db, rusqlite::Error> {
+        let conn = match dir {
+            Some(d) => Connection::open(d.join("instant-local.sqlite"))?,
+            None => Connection::open_in_memory()?,
+        };
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.execute_batch(SCHEMA_SQL)?;
+        conn.set_prepared_statement_cache_capacity(128);
+        let mut db = Db {
+            conn,
+            apps: HashMap::new(),
+            last_t: 0,
+            last_tx: 0,
+        };
+        db.load()?;
+        Ok(db)
+    }
+
+    fn load(&mut self) -> Result<(), rusqlite::Error> {
+        let mut apps = Vec::new();
+        {
+            let mut st = self
+                .conn
+                .prepare("SELECT key, id, title, admin_token, rules, created_at FROM apps")?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?;
+            for row in rows {
+                apps.push(row?);
+            }
+        }
+        for (key, id, title, admin_token, rules, created_at) in apps {
+            let mut list = Vec::new();
+            let mut st = self
+                .conn
+                .prepare("SELECT key, def FROM attrs WHERE app = ?1 ORDER BY key")?;
+            let rows =
+                st.query_map([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (k, def) = row?;
+                if let Ok(mut a) = serde_json::from_str::<AttrDef>(&def) {
+                    a.key = k;
+                    list.push(a);
+                }
+            }
+            let rules = rules.and_then(|r| serde_json::from_str(&r).ok());
+            self.apps.insert(
+                id.clone(),
+                AppMeta {
+                    key,
+                    id,
+                    title,
+                    admin_token,
+                    rules,
+                    attrs: Attrs::new(list),
+                    created_at,
+                },
+            );
+        }
+        let t: Option<i64> = self
+            .conn
+            .query_row("SELECT v FROM meta WHERE k = 'last_t'", [], |r| r.get(0))
+            .optional()?;
+        self.last_t = t.unwrap_or(0);
+        let tx: Option<i64> = self
+            .conn
+            .query_row("SELECT v FROM meta WHERE k = 'last_tx'", [], |r| r.get(0))
+            .optional()?;
+        self.last_tx = tx.unwrap_or(0);
+        Ok(())
+    }
+
+    /// Creates an app with the given attributes (system attributes must be included).
+    pub fn create_app(
+        &mut self,
+        id: &str,
+        admin_token: &str,
+        title: &str,
+        attrs: Vec<AttrDef>,
+        rules: Option<Value>,
+    ) -> Result<AppMeta, rusqlite::Error> {
+        let created_at = now_ms();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO apps (id, title, admin_token, rules, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, title, admin_token, rules.as_ref().map(encode), created_at],
+        )?;
+        let key = tx.last_insert_rowid();
+        let mut stored = Vec::new();
+        for mut a in attrs {
+            a.key = 0;
+            tx.execute(
+                "INSERT INTO attrs (app, def) VALUES (?1, ?2)",
+                params![key, serde_json::to_string(&a).unwrap_or_default()],
+            )?;
+            a.key = tx.last_insert_rowid();
+            stored.push(a);
+        }
+        tx.commit()?;
+        let meta = AppMeta {
+            key,
+            id: id.to_string(),
+            title: title.to_string(),
+            admin_token: admin_token.to_string(),
+            rules,
+            attrs: Attrs::new(stored),
+            created_at,
+        };
+        self.apps.insert(id.to_string(), meta.clone());
+        Ok(meta)
+    }
+
+    /// Adds the attributes of `attrs` that the app lacks and replaces its rules when given.
+    pub fn update_app(
+        &mut self,
+        id: &str,
+        attrs: Vec<AttrDef>,
+        rules: Option<Value>,
+    ) -> Result<(), rusqlite::Error> {
+        let Some(meta) = self.apps.get(id).cloned() else {
+            return Ok(());
+        };
+        let mut current = meta.attrs.clone();
+        for a in attrs {
+            if current.fwd(&a.etype, &a.label).is_none() {
+                let a = insert_attr(&self.conn, meta.key, a)?;
+                current.push(a);
+            }
+        }
+        if let Some(r) = &rules {
+            self.conn.execute(
+                "UPDATE apps SET rules = ?1 WHERE key = ?2",
+                params![encode(r), meta.key],
+            )?;
+        }
+        if let Some(m) = self.apps.get_mut(id) {
+            m.attrs = current;
+            if rules.is_some() {
+                m.rules = rules;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next transaction's timestamp (strictly increasing) and id.
+    pub fn next_tx(&mut self) -> Result<(i64, i64), rusqlite::Error> {
+        let t = now_ms().max(self.last_t + 1);
+        self.last_t = t;
+        self.last_tx += 1;
+        self.conn.execute(
+            "INSERT INTO meta (k, v) VALUES ('last_t', ?1), ('last_tx', ?2)
+             ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+            params![t, self.last_tx],
+        )?;
+        Ok((t, self.last_tx))
+    }
+
+    /// A stored setting.
+    pub fn setting(&self, k: &str) -> Result<Option<String>, rusqlite::Error> {
+        self.conn
+            .query_row("SELECT v FROM settings WHERE k = ?1", [k], |r| r.get(0))
+            .optional()
+    }
+
+    /// Stores a setting.
+    pub fn set_setting(&self, k: &str, v: &str) -> Result<(), rusqlite::Error> {
+        self.conn.execute(
+            "INSERT INTO settings (k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+            params![k, v],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces an app's admin token.
+    pub fn set_admin_token(&mut self, app_id: &str, token: &str) -> Result<(), rusqlite::Error> {
+        self.conn.execute(
+            "UPDATE apps SET admin_token = ?1 WHERE id = ?2",
+            params![token, app_id],
+        )?;
+        if let Some(a) = self.apps.get_mut(app_id) {
+            a.admin_token = token.to_string();
+        }
+        Ok(())
+    }
+
+    /// The id of the last committed transaction.
+    pub fn last_tx(&self) -> i64 {
+        self.last_tx
+    }
+
+    /// Rolls the in-memory counters back after a failed transaction.
+    pub fn restore_counters(&mut self, t: i64, tx: i64) {
+        self.last_t = t;
+        self.last_tx = tx;
+    }
+
+    /// The current counters (to restore on rollback).
+    pub fn counters(&self) -> (i64, i64) {
+        (self.last_t, self.last_tx)
+    }
+}
+
+/// Stores one attribute and returns it with its key.
+pub fn insert_attr(
+    conn: &Connection,
+    app: i64,
+    mut a: AttrDef,
+) -> Result<AttrDef, rusqlite::Error> {
+    a.key = 0;
+    conn.execute(
+        "INSERT INTO attrs (app, def) VALUES (?1, ?2)",
+        params![app, serde_json::to_string(&a).unwrap_or_default()],
+    )?;
+    a.key = conn.last_insert_rowid();
+    Ok(a)
+}
+
+/// Deletes one attribute and its triples.
+pub fn delete_attr(conn: &Connection, app: i64, key: i64) -> Result<(), rusqlite::Error> {
+    conn.execute(
+        "DELETE FROM attrs WHERE key = ?1 AND app = ?2",
+        params![key, app],
+    )?;
+    conn.execute(
+        "DELETE FROM triples WHERE app = ?1 AND a = ?2",
+        params![app, key],
+    )?;
+    Ok(())
+}
+
+/// One stored triple of an entity.
+#[derive(Debug, Clone)]
+pub struct Triple {
+    /// Attribute key.
+    pub a: i64,
+    /// Value.
+    pub v: Value,
+    /// Creation time (ms).
+    pub t: i64,
+}
+
+/// Read access to one app's triples, with a per-request cache of entities.
+pub struct Reader<'c> {
+    /// The connection.
+    pub conn: &'c Connection,
+    /// App key.
+    pub app: i64,
+    cache: HashMap<String, Rc<Vec<Triple>>>,
+}
+
+impl<'c> Reader<'c> {
+    /// A reader for app `app`.
+    pub fn new(conn: &'c Connection, app: i64) -> Reader<'c> {
+        Reader {
+            conn,
+            app,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Forgets cached entities (after writes).
+    pub fn clear(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Every triple whose entity is `e`.
+    pub fn triples(&mut self, e: &str) -> Result<Rc<Vec<Triple>>, ApiError> {
+        if let Some(t) = self.cache.get(e) {
+            return Ok(t.clone());
+        }
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT a, v, t FROM triples WHERE app = ?1 AND e = ?2")?;
+        let mut rows = st.query(params![self.app, e])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let v: String = r.get(1)?;
+            out.push(Triple {
+                a: r.get(0)?,
+                v: serde_json::from_str(&v).unwrap_or(Value::Null),
+                t: r.get(2)?,
+            });
+        }
+        let rc = Rc::new(out);
+        self.cache.insert(e.to_string(), rc.clone());
+        Ok(rc)
+    }
+
+    /// Loads the triples of many entities with one statement.
+    pub fn prefetch(&mut self, es: &[String]) -> Result<(), ApiError> {
+        let missing: Vec<&String> = es.iter().filter(|e| !self.cache.contains_key(*e)).collect();
+        if missing.len() < 4 {
+            for e in missing {
+                self.triples(e)?;
+            }
+            return Ok(());
+        }
+        let ids = serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into());
+        let mut map: HashMap<String, Vec<Triple>> = HashMap::new();
+        {
+            let mut st = self.conn.prepare_cached(
+                "SELECT e, a, v, t FROM triples WHERE app = ?1 AND e IN (SELECT value FROM json_each(?2))",
+            )?;
+            let mut rows = st.query(params![self.app, ids])?;
+            while let Some(r) = rows.next()? {
+                let e: String = r.get(0)?;
+                let v: String = r.get(2)?;
+                map.entry(e).or_default().push(Triple {
+                    a: r.get(1)?,
+                    v: serde_json::from_str(&v).unwrap_or(Value::Null),
+                    t: r.get(3)?,
+                });
+            }
+        }
+        for e in missing {
+            let ts = map.remove(e.as_str()).unwrap_or_default();
+            self.cache.insert(e.clone(), Rc::new(ts));
+        }
+        Ok(())
+    }
+
+    /// The creation time of entity `e` in the namespace whose id attribute is `id_attr`.
+    pub fn created_at(&mut self, e: &str, id_attr: i64) -> Result<Option<i64>, ApiError> {
+        Ok(self
+            .triples(e)?
+            .iter()
+            .find(|t| t.a == id_attr)
+            .map(|t| t.t))
+    }
+
+    /// Entities having value `v` for attribute `a`.
+    pub fn entities_with(&self, a: i64, v: &Value) -> Result<Vec<String>, ApiError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT e FROM triples WHERE app = ?1 AND a = ?2 AND v = ?3")?;
+        let rows = st.query_map(params![self.app, a, encode(v)], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Every entity with a triple on attribute `a`, with the triple's time.
+    pub fn all_with_attr(&self, a: i64) -> Result<Vec<(String, i64)>, ApiError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT e, t FROM triples WHERE app = ?1 AND a = ?2")?;
+        let rows = st.query_map(params![self.app, a], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Whether `e` exists in the namespace `etype`.
+    pub fn exists(&mut self, attrs: &Attrs, etype: &str, e: &str) -> Result<bool, ApiError> {
+        let Some(id) = attrs.id_attr(etype) else {
+            return Ok(false);
+        };
+        let key = id.key;
+        Ok(self.triples(e)?.iter().any(|t| t.a == key))
+    }
+
+    /// The entity as a map of its cardinality-one attributes (links as ids), or None.
+    pub fn entity(
+        &mut self,
+        attrs: &Attrs,
+        etype: &str,
+        e: &str,
+    ) -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
+        let ts = self.triples(e)?;
+        let Some(id) = attrs.id_attr(etype) else {
+            return Ok(None);
+        };
+        if !ts.iter().any(|t| t.a == id.key) {
+            return Ok(None);
+        }
+        let mut m = serde_json::Map::new();
+        m.insert("id".into(), Value::String(e.to_string()));
+        for t in ts.iter() {
+            if let Some(a) = attrs.by_key(t.a) {
+                if a.etype == etype && a.card_one && a.label != "id" {
+                    m.insert(a.label.clone(), t.v.clone());
+                }
+            }
+        }
+        Ok(Some(m))
+    }
+
+    /// Entity ids linked to `e` (in namespace `etype`) through `label`, existing in the target.
+    pub fn linked(
+        &mut self,
+        attrs: &Attrs,
+        etype: &str,
+        e: &str,
+        label: &str,
+    ) -> Result<Option<(String, Vec<String>)>, ApiError> {
+        let Some(end) = attrs.link_end(etype, label) else {
+            return Ok(None);
+        };
+        let key = end.attr.key;
+        let target = end.target.clone();
+        let ids: Vec<String> = if end.forward {
+            self.triples(e)?
+                .iter()
+                .filter(|t| t.a == key)
+                .filter_map(|t| t.v.as_str().map(str::to_string))
+                .collect()
+        } else {
+            self.entities_with(key, &Value::String(e.to_string()))?
+        };
+        self.prefetch(&ids)?;
+        let mut out = Vec::new();
+        for id in ids {
+            if self.exists(attrs, &target, &id)? && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(Some((target, out)))
+    }
+}
