@@ -18,10 +18,27 @@ fn steps(ids: &[String]) -> Vec<Step> {
     ids.iter()
         .enumerate()
         .map(|(i, id)| match i % 4 {
-            0 => Step::update("todos", id, json!({"title": format!("todo {i}"), "done": i % 3 == 0, "rank": i})),
-            1 => Step::merge("todos", id, json!({"meta": {"tags": ["a", "b"], "score": 0.5}})),
-            2 => Step::link("todos", id, json!({"owner": Lookup::new("email", format!("u{i}@example.com"))})),
-            _ => Step::update("profiles", Lookup::new("handle", format!("h{i}")), json!({"seen": i})).upsert(true),
+            0 => Step::update(
+                "todos",
+                id,
+                json!({"title": format!("todo {i}"), "done": i % 3 == 0, "rank": i}),
+            ),
+            1 => Step::merge(
+                "todos",
+                id,
+                json!({"meta": {"tags": ["a", "b"], "score": 0.5}}),
+            ),
+            2 => Step::link(
+                "todos",
+                id,
+                json!({"owner": Lookup::new("email", format!("u{i}@example.com"))}),
+            ),
+            _ => Step::update(
+                "profiles",
+                Lookup::new("handle", format!("h{i}")),
+                json!({"seen": i}),
+            )
+            .upsert(true),
         })
         .collect()
 }
@@ -59,7 +76,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("transact_100k");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
-    g.bench_function("build_steps", |b| b.iter(|| black_box(steps(black_box(&ids)))));
+    g.bench_function("build_steps", |b| {
+        b.iter(|| black_box(steps(black_box(&ids))))
+    });
     g.bench_function("encode_body", |b| {
         b.iter(|| black_box(encode_transact_body(black_box(&built), false).map(|v| v.len())))
     });
@@ -77,10 +96,14 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.sample_size(10);
     g.bench_function("decode_value", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<Value>(black_box(&body)).map(|v| v.is_object())))
+        b.iter(|| {
+            black_box(serde_json::from_slice::<Value>(black_box(&body)).map(|v| v.is_object()))
+        })
     });
     g.bench_function("decode_structs", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<Todos>(black_box(&body)).map(|t| t.todos.len())))
+        b.iter(|| {
+            black_box(serde_json::from_slice::<Todos>(black_box(&body)).map(|t| t.todos.len()))
+        })
     });
     g.finish();
 }

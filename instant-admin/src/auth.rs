@@ -153,9 +153,15 @@ impl Auth {
     /// sends no admin token).
     pub async fn verify_token(&self, refresh_token: &str) -> Result<User, Error> {
         let body = json!({ "app-id": self.db.app_id(), "refresh-token": refresh_token });
-        let call = Call::new(Method::POST, "/runtime/auth/verify_refresh_token", AuthMode::None).json(&body)?;
+        let call = Call::new(
+            Method::POST,
+            "/runtime/auth/verify_refresh_token",
+            AuthMode::None,
+        )
+        .json(&body)?;
         let a: UserAnswer = self.db.call_decode(call).await?;
-        a.user.ok_or_else(|| Error::decode("the answer has no user"))
+        a.user
+            .ok_or_else(|| Error::decode("the answer has no user"))
     }
 
     /// Finds a user (`GET /admin/users`); `None` when there is none.
@@ -208,7 +214,12 @@ impl Auth {
 
     /// Checks a magic code (`POST /admin/verify_magic_code`), creating the user on first sign-in
     /// with the optional `extra_fields` (custom `$users` attributes).
-    pub async fn check_magic_code(&self, email: &str, code: &str, extra_fields: Option<Value>) -> Result<SignedInUser, Error> {
+    pub async fn check_magic_code(
+        &self,
+        email: &str,
+        code: &str,
+        extra_fields: Option<Value>,
+    ) -> Result<SignedInUser, Error> {
         let mut body = Map::new();
         body.insert("email".into(), Value::String(email.to_owned()));
         body.insert("code".into(), Value::String(code.to_owned()));

@@ -98,7 +98,11 @@ impl Instant {
     /// `concurrency` in flight. **Not atomic as a whole**: each chunk commits or fails on its
     /// own, and the outcomes (in chunk order) say which; a failed chunk can be sent again alone.
     /// Each chunk gets the client's usual retries.
-    pub async fn transact_chunked(&self, steps: impl IntoSteps, opts: ChunkOptions) -> Vec<ChunkOutcome> {
+    pub async fn transact_chunked(
+        &self,
+        steps: impl IntoSteps,
+        opts: ChunkOptions,
+    ) -> Vec<ChunkOutcome> {
         let steps = steps.into_steps();
         let total_steps = steps.len();
         let mut chunks = Vec::new();
@@ -122,8 +126,11 @@ impl Instant {
             .map(|(index, range, steps)| {
                 let db = self.clone();
                 let opts = Arc::clone(&opts);
-                let (done_chunks, failed_chunks, done_steps) =
-                    (Arc::clone(&done_chunks), Arc::clone(&failed_chunks), Arc::clone(&done_steps));
+                let (done_chunks, failed_chunks, done_steps) = (
+                    Arc::clone(&done_chunks),
+                    Arc::clone(&failed_chunks),
+                    Arc::clone(&done_steps),
+                );
                 async move {
                     let result = db.transact_slice(&steps, &opts.transact).await;
                     let failed = if result.is_err() {
@@ -159,7 +166,9 @@ impl Instant {
 
     /// Sends a chunk again (typically one that failed); returns the new outcome.
     pub async fn retry_chunk(&self, chunk: ChunkOutcome) -> ChunkOutcome {
-        let result = self.transact_slice(&chunk.steps, &TransactOptions::default()).await;
+        let result = self
+            .transact_slice(&chunk.steps, &TransactOptions::default())
+            .await;
         ChunkOutcome { result, ..chunk }
     }
 }

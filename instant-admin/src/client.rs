@@ -60,7 +60,10 @@ impl fmt::Debug for Instant {
         f.debug_struct("Instant")
             .field("app_id", &self.inner.app_id)
             .field("api_uri", &self.inner.api_uri)
-            .field("admin_token", &self.inner.admin_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "admin_token",
+                &self.inner.admin_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("as_user", &self.as_user)
             .field("timeout", &self.inner.timeout)
             .field("retry", &self.inner.retry)
@@ -144,7 +147,9 @@ impl InstantBuilder {
             return Err(Error::Config("the app id is empty".to_owned()));
         }
         if HeaderValue::from_str(&app_id).is_err() {
-            return Err(Error::Config("the app id contains characters not allowed in a header".to_owned()));
+            return Err(Error::Config(
+                "the app id contains characters not allowed in a header".to_owned(),
+            ));
         }
         if uuid::Uuid::try_parse(&app_id).is_err() {
             tracing::warn!(app_id = %app_id, "the app id is not a UUID");
@@ -152,7 +157,9 @@ impl InstantBuilder {
         let admin_token = self.config.admin_token.filter(|t| !t.expose().is_empty());
         if let Some(t) = &admin_token {
             if HeaderValue::from_str(&format!("Bearer {}", t.expose())).is_err() {
-                return Err(Error::Config("the admin token contains characters not allowed in a header".to_owned()));
+                return Err(Error::Config(
+                    "the admin token contains characters not allowed in a header".to_owned(),
+                ));
             }
         }
         let api_uri = normalise_api_uri(self.config.api_uri.as_deref())?;
@@ -334,15 +341,25 @@ impl Instant {
     }
 
     /// Runs a transaction with options (`throw-on-missing-attrs?`).
-    pub async fn transact_with(&self, steps: impl IntoSteps, opts: TransactOptions) -> Result<TransactResult, Error> {
+    pub async fn transact_with(
+        &self,
+        steps: impl IntoSteps,
+        opts: TransactOptions,
+    ) -> Result<TransactResult, Error> {
         let steps = steps.into_steps();
         self.transact_slice(&steps, &opts).await
     }
 
-    pub(crate) async fn transact_slice(&self, steps: &[Step], opts: &TransactOptions) -> Result<TransactResult, Error> {
+    pub(crate) async fn transact_slice(
+        &self,
+        steps: &[Step],
+        opts: &TransactOptions,
+    ) -> Result<TransactResult, Error> {
         let body = TransactBody {
             steps,
-            throw_on_missing_attrs: opts.throw_on_missing_attrs.unwrap_or(self.inner.throw_on_missing_attrs),
+            throw_on_missing_attrs: opts
+                .throw_on_missing_attrs
+                .unwrap_or(self.inner.throw_on_missing_attrs),
         };
         let repeat = if steps.iter().all(Step::is_idempotent) {
             Repeat::Safe
@@ -357,7 +374,11 @@ impl Instant {
 
     /// Runs a query as the impersonated user and reports every permission check
     /// (`POST /admin/query_perms_check`). Needs both the admin token and [`Instant::as_user`].
-    pub async fn debug_query<Q: Query>(&self, q: Q, opts: DebugQueryOptions) -> Result<DebugQueryResult<Q::Output>, Error> {
+    pub async fn debug_query<Q: Query>(
+        &self,
+        q: Q,
+        opts: DebugQueryOptions,
+    ) -> Result<DebugQueryResult<Q::Output>, Error> {
         let query = with_rule_params(q.instaql(), opts.rule_params)?;
         let mut body = Map::new();
         body.insert("query".into(), query);
@@ -374,7 +395,8 @@ impl Instant {
         if let Some(origin) = opts.origin.filter(|s| !s.is_empty()) {
             body.insert("origin-override".into(), Value::String(origin));
         }
-        let call = Call::new(Method::POST, "/admin/query_perms_check", AuthMode::Scoped).json(&body)?;
+        let call =
+            Call::new(Method::POST, "/admin/query_perms_check", AuthMode::Scoped).json(&body)?;
         let raw: DebugQueryRaw<Q::Output> = self.call_decode(call).await?;
         Ok(DebugQueryResult {
             result: raw.result,
@@ -384,7 +406,11 @@ impl Instant {
 
     /// Runs a transaction as the impersonated user and reports every permission check
     /// (`POST /admin/transact_perms_check`); rolled back unless `dangerously_commit` is set.
-    pub async fn debug_transact(&self, steps: impl IntoSteps, opts: DebugTransactOptions) -> Result<DebugTransactResult, Error> {
+    pub async fn debug_transact(
+        &self,
+        steps: impl IntoSteps,
+        opts: DebugTransactOptions,
+    ) -> Result<DebugTransactResult, Error> {
         let steps = steps.into_steps();
         let mut body = Map::new();
         body.insert(
@@ -408,9 +434,13 @@ impl Instant {
         } else {
             Repeat::Unsafe
         };
-        let call = Call::new(Method::POST, "/admin/transact_perms_check", AuthMode::Scoped)
-            .json(&body)?
-            .repeat(repeat);
+        let call = Call::new(
+            Method::POST,
+            "/admin/transact_perms_check",
+            AuthMode::Scoped,
+        )
+        .json(&body)?
+        .repeat(repeat);
         self.call_decode(call).await
     }
 
@@ -428,7 +458,10 @@ impl Instant {
     fn auth_headers(&self, mode: AuthMode, json: bool) -> Result<HeaderMap, Error> {
         let mut h = HeaderMap::new();
         if json {
-            h.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(
+                reqwest::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
         if mode == AuthMode::None {
             return Ok(h);
@@ -444,7 +477,10 @@ impl Instant {
                 _ => "an admin token is required for this call (or use as_user with a token or as a guest)".to_owned(),
             }));
         }
-        h.insert(HeaderName::from_static("app-id"), header_value(&self.inner.app_id, "app id")?);
+        h.insert(
+            HeaderName::from_static("app-id"),
+            header_value(&self.inner.app_id, "app id")?,
+        );
         if let Some(t) = token {
             let mut v = header_value(&format!("Bearer {}", t.expose()), "admin token")?;
             v.set_sensitive(true);
@@ -452,7 +488,10 @@ impl Instant {
         }
         match scope {
             Some(AsUser::Email(e)) => {
-                h.insert(HeaderName::from_static("as-email"), header_value(e, "email")?);
+                h.insert(
+                    HeaderName::from_static("as-email"),
+                    header_value(e, "email")?,
+                );
             }
             Some(AsUser::Token(t)) => {
                 let mut v = header_value(t, "refresh token")?;
@@ -460,7 +499,10 @@ impl Instant {
                 h.insert(HeaderName::from_static("as-token"), v);
             }
             Some(AsUser::Guest) => {
-                h.insert(HeaderName::from_static("as-guest"), HeaderValue::from_static("true"));
+                h.insert(
+                    HeaderName::from_static("as-guest"),
+                    HeaderValue::from_static("true"),
+                );
             }
             None => {}
         }
@@ -491,8 +533,14 @@ impl Instant {
             headers.insert(name, header_value(v, k)?);
         }
         if call.version_headers {
-            headers.insert(HeaderName::from_static("instant-admin-version"), HeaderValue::from_static(SDK_VERSION));
-            headers.insert(HeaderName::from_static("instant-core-version"), HeaderValue::from_static(SDK_VERSION));
+            headers.insert(
+                HeaderName::from_static("instant-admin-version"),
+                HeaderValue::from_static(SDK_VERSION),
+            );
+            headers.insert(
+                HeaderName::from_static("instant-core-version"),
+                HeaderValue::from_static(SDK_VERSION),
+            );
         }
         let mut rb = self
             .inner
@@ -518,16 +566,29 @@ impl Instant {
     /// Sends once; a 200 answer's body, or the error.
     async fn attempt(&self, call: &mut Call) -> Result<Bytes, Error> {
         let Some(rb) = self.request(call)? else {
-            return Err(Error::InvalidInput("a streamed body cannot be sent twice".to_owned()));
+            return Err(Error::InvalidInput(
+                "a streamed body cannot be sent twice".to_owned(),
+            ));
         };
-        let resp = rb.send().await.map_err(|e| Error::transport(&e, self.secret()))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| Error::transport(&e, self.secret()))?;
         let status = resp.status().as_u16();
         let retry_after = retry_after_header(resp.headers());
-        let body = resp.bytes().await.map_err(|e| Error::transport(&e, self.secret()))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::transport(&e, self.secret()))?;
         if status == 200 {
             Ok(body)
         } else {
-            Err(Error::from_response(status, retry_after, &body, self.secret()))
+            Err(Error::from_response(
+                status,
+                retry_after,
+                &body,
+                self.secret(),
+            ))
         }
     }
 
@@ -540,7 +601,12 @@ impl Instant {
             let result = self.attempt(&mut call).await;
             let err = match result {
                 Ok(body) => {
-                    tracing::debug!(path = call.path, attempt, bytes = body.len(), "instant answer");
+                    tracing::debug!(
+                        path = call.path,
+                        attempt,
+                        bytes = body.len(),
+                        "instant answer"
+                    );
                     return Ok(body);
                 }
                 Err(e) => e,
@@ -562,16 +628,29 @@ impl Instant {
     /// Opens a streaming response (live queries): one attempt, the response on 200.
     pub(crate) async fn open(&self, mut call: Call) -> Result<reqwest::Response, Error> {
         let Some(rb) = self.request(&mut call)? else {
-            return Err(Error::InvalidInput("a streamed body cannot be sent twice".to_owned()));
+            return Err(Error::InvalidInput(
+                "a streamed body cannot be sent twice".to_owned(),
+            ));
         };
-        let resp = rb.send().await.map_err(|e| Error::transport(&e, self.secret()))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| Error::transport(&e, self.secret()))?;
         let status = resp.status().as_u16();
         if status == 200 {
             return Ok(resp);
         }
         let retry_after = retry_after_header(resp.headers());
-        let body = resp.bytes().await.map_err(|e| Error::transport(&e, self.secret()))?;
-        Err(Error::from_response(status, retry_after, &body, self.secret()))
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::transport(&e, self.secret()))?;
+        Err(Error::from_response(
+            status,
+            retry_after,
+            &body,
+            self.secret(),
+        ))
     }
 
     pub(crate) fn redact(&self, v: &mut Value) {
@@ -580,7 +659,12 @@ impl Instant {
 }
 
 /// How long to wait before the next attempt, or `None` to give up.
-pub(crate) fn retry_delay(policy: &RetryPolicy, err: &Error, attempt: u32, repeat: Repeat) -> Option<Duration> {
+pub(crate) fn retry_delay(
+    policy: &RetryPolicy,
+    err: &Error,
+    attempt: u32,
+    repeat: Repeat,
+) -> Option<Duration> {
     let safe = repeat == Repeat::Safe;
     match err {
         // The server refused before doing anything: safe to repeat any request.
@@ -591,16 +675,22 @@ pub(crate) fn retry_delay(policy: &RetryPolicy, err: &Error, attempt: u32, repea
         },
         Error::Transport { connect: true, .. } => Some(policy.backoff(attempt)),
         Error::Transport { .. } | Error::Timeout(_) if safe => Some(policy.backoff(attempt)),
-        e if safe && matches!(e.status(), Some(502..=504)) => match e.api().and_then(|a| a.retry_after) {
-            Some(d) if d <= policy.max_retry_after => Some(d),
-            _ => Some(policy.backoff(attempt)),
-        },
+        e if safe && matches!(e.status(), Some(502..=504)) => {
+            match e.api().and_then(|a| a.retry_after) {
+                Some(d) if d <= policy.max_retry_after => Some(d),
+                _ => Some(policy.backoff(attempt)),
+            }
+        }
         _ => None,
     }
 }
 
 fn header_value(v: &str, what: &str) -> Result<HeaderValue, Error> {
-    HeaderValue::from_str(v).map_err(|_| Error::InvalidInput(format!("the {what} contains characters not allowed in a header")))
+    HeaderValue::from_str(v).map_err(|_| {
+        Error::InvalidInput(format!(
+            "the {what} contains characters not allowed in a header"
+        ))
+    })
 }
 
 fn retry_after_header(h: &HeaderMap) -> Option<Duration> {
@@ -632,7 +722,10 @@ struct DebugQueryRaw<T> {
 }
 
 /// Encodes the body of a transaction exactly as [`Instant::transact`] sends it.
-pub fn encode_transact_body(steps: &[Step], throw_on_missing_attrs: bool) -> Result<Vec<u8>, Error> {
+pub fn encode_transact_body(
+    steps: &[Step],
+    throw_on_missing_attrs: bool,
+) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(&TransactBody {
         steps,
         throw_on_missing_attrs,
@@ -659,9 +752,15 @@ mod tests {
 
     #[test]
     fn retry_decisions() {
-        let p = RetryPolicy { jitter: false, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        };
         let rl = api(429, "rate-limited", Some(Duration::from_secs(1)));
-        assert_eq!(retry_delay(&p, &rl, 1, Repeat::Unsafe), Some(Duration::from_secs(1)));
+        assert_eq!(
+            retry_delay(&p, &rl, 1, Repeat::Unsafe),
+            Some(Duration::from_secs(1))
+        );
         let rl_long = api(429, "rate-limited", Some(Duration::from_secs(3600)));
         assert_eq!(retry_delay(&p, &rl_long, 1, Repeat::Safe), None);
         let to = api(429, "timeout", None);
@@ -672,16 +771,28 @@ mod tests {
         assert_eq!(retry_delay(&p, &bad_gw, 1, Repeat::Unsafe), None);
         let vf = api(400, "validation-failed", None);
         assert_eq!(retry_delay(&p, &vf, 1, Repeat::Safe), None);
-        let conn = Error::Transport { message: String::new(), connect: true, timed_out: false };
+        let conn = Error::Transport {
+            message: String::new(),
+            connect: true,
+            timed_out: false,
+        };
         assert!(retry_delay(&p, &conn, 1, Repeat::Unsafe).is_some());
-        let reset = Error::Transport { message: String::new(), connect: false, timed_out: false };
+        let reset = Error::Transport {
+            message: String::new(),
+            connect: false,
+            timed_out: false,
+        };
         assert_eq!(retry_delay(&p, &reset, 1, Repeat::Unsafe), None);
         assert!(retry_delay(&p, &reset, 1, Repeat::Safe).is_some());
     }
 
     #[test]
     fn debug_never_shows_the_token() {
-        let db = Instant::new(Config::new("1c9d1e0b-4d39-4b4e-8e5c-3f2b8a1f0e11", "tok-9f8e7d6c-secret")).unwrap();
+        let db = Instant::new(Config::new(
+            "1c9d1e0b-4d39-4b4e-8e5c-3f2b8a1f0e11",
+            "tok-9f8e7d6c-secret",
+        ))
+        .unwrap();
         let s = format!("{db:?} {:?}", db.as_user(AsUser::Token("rt-abc".into())));
         assert!(!s.contains("tok-9f8e7d6c-secret"), "{s}");
         assert!(!s.contains("rt-abc"), "{s}");
@@ -695,13 +806,27 @@ mod tests {
             api_uri: None,
         })
         .unwrap();
-        assert!(matches!(db.auth_headers(AuthMode::Scoped, true), Err(Error::Config(_))));
-        assert!(db.as_user(AsUser::Guest).auth_headers(AuthMode::Scoped, true).is_ok());
-        assert!(db.as_user(AsUser::Token("t".into())).auth_headers(AuthMode::Scoped, true).is_ok());
         assert!(matches!(
-            db.as_user(AsUser::Email("a@b.c".into())).auth_headers(AuthMode::Scoped, true),
+            db.auth_headers(AuthMode::Scoped, true),
             Err(Error::Config(_))
         ));
-        assert!(matches!(db.as_user(AsUser::Guest).auth_headers(AuthMode::Admin, true), Err(Error::Config(_))));
+        assert!(db
+            .as_user(AsUser::Guest)
+            .auth_headers(AuthMode::Scoped, true)
+            .is_ok());
+        assert!(db
+            .as_user(AsUser::Token("t".into()))
+            .auth_headers(AuthMode::Scoped, true)
+            .is_ok());
+        assert!(matches!(
+            db.as_user(AsUser::Email("a@b.c".into()))
+                .auth_headers(AuthMode::Scoped, true),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            db.as_user(AsUser::Guest)
+                .auth_headers(AuthMode::Admin, true),
+            Err(Error::Config(_))
+        ));
     }
 }

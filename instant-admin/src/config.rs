@@ -181,12 +181,17 @@ impl Config {
 
 /// Normalises a base URL: default when empty, no trailing slash, must be http(s).
 pub(crate) fn normalise_api_uri(uri: Option<&str>) -> Result<String, Error> {
-    let uri = uri.map(str::trim).filter(|u| !u.is_empty()).unwrap_or(DEFAULT_API_URI);
+    let uri = uri
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .unwrap_or(DEFAULT_API_URI);
     let trimmed = uri.trim_end_matches('/');
     let parsed = reqwest::Url::parse(trimmed)
         .map_err(|e| Error::Config(format!("invalid API URL {trimmed:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(Error::Config(format!("the API URL must be http or https, got {trimmed:?}")));
+        return Err(Error::Config(format!(
+            "the API URL must be http or https, got {trimmed:?}"
+        )));
     }
     Ok(trimmed.to_owned())
 }
@@ -199,9 +204,18 @@ mod tests {
     fn api_uri_defaults_and_trailing_slash() {
         assert_eq!(normalise_api_uri(None).unwrap(), DEFAULT_API_URI);
         assert_eq!(normalise_api_uri(Some("")).unwrap(), DEFAULT_API_URI);
-        assert_eq!(normalise_api_uri(Some("http://localhost:8888/")).unwrap(), "http://localhost:8888");
-        assert!(matches!(normalise_api_uri(Some("ftp://x")), Err(Error::Config(_))));
-        assert!(matches!(normalise_api_uri(Some("not a url")), Err(Error::Config(_))));
+        assert_eq!(
+            normalise_api_uri(Some("http://localhost:8888/")).unwrap(),
+            "http://localhost:8888"
+        );
+        assert!(matches!(
+            normalise_api_uri(Some("ftp://x")),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            normalise_api_uri(Some("not a url")),
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]
@@ -209,10 +223,16 @@ mod tests {
         let p = RetryPolicy::default();
         for attempt in 1..30 {
             let d = p.backoff(attempt);
-            let full = p.base_delay.saturating_mul(1 << (attempt - 1).min(20)).min(p.max_delay);
+            let full = p
+                .base_delay
+                .saturating_mul(1 << (attempt - 1).min(20))
+                .min(p.max_delay);
             assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
         }
-        let p = RetryPolicy { jitter: false, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        };
         assert_eq!(p.backoff(1), Duration::from_millis(200));
         assert_eq!(p.backoff(3), Duration::from_millis(800));
         assert_eq!(p.backoff(10), Duration::from_secs(5));
@@ -221,8 +241,17 @@ mod tests {
     #[test]
     fn tokens_are_not_in_debug() {
         let c = Config::new("app", "  secret-token-value ");
-        assert_eq!(c.admin_token.as_ref().map(AdminToken::expose), Some("secret-token-value"));
-        let s = format!("{c:?} {}", c.admin_token.as_ref().map(ToString::to_string).unwrap_or_default());
+        assert_eq!(
+            c.admin_token.as_ref().map(AdminToken::expose),
+            Some("secret-token-value")
+        );
+        let s = format!(
+            "{c:?} {}",
+            c.admin_token
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
         assert!(!s.contains("secret-token-value"), "{s}");
         assert!(!format!("{:?}", AsUser::Token("rt-secret".into())).contains("rt-secret"));
     }

@@ -15,53 +15,53 @@ use serde_json::Value;
 pub enum Error {
     /// `validation-failed`: the query, the steps or a parameter did not pass the server's checks.
     #[error("validation failed: {0}")]
-    ValidationFailed(ApiError),
+    ValidationFailed(Box<ApiError>),
     /// `permission-denied`: a permission rule rejected the operation.
     #[error("permission denied: {0}")]
-    PermissionDenied(ApiError),
+    PermissionDenied(Box<ApiError>),
     /// `permission-evaluation-failed`: a permission rule could not be evaluated.
     #[error("permission evaluation failed: {0}")]
-    PermissionEvaluationFailed(ApiError),
+    PermissionEvaluationFailed(Box<ApiError>),
     /// `record-not-found`: e.g. an unknown admin token, app user or magic code.
     #[error("record not found: {0}")]
-    RecordNotFound(ApiError),
+    RecordNotFound(Box<ApiError>),
     /// `record-not-unique`: a unique attribute already holds that value.
     #[error("record not unique: {0}")]
-    RecordNotUnique(ApiError),
+    RecordNotUnique(Box<ApiError>),
     /// `record-expired`: e.g. an expired magic code.
     #[error("record expired: {0}")]
-    RecordExpired(ApiError),
+    RecordExpired(Box<ApiError>),
     /// `record-foreign-key-invalid`.
     #[error("invalid foreign key: {0}")]
-    RecordForeignKeyInvalid(ApiError),
+    RecordForeignKeyInvalid(Box<ApiError>),
     /// `record-check-violation`.
     #[error("check violation: {0}")]
-    RecordCheckViolation(ApiError),
+    RecordCheckViolation(Box<ApiError>),
     /// `rate-limited` (HTTP 429): wait before trying again; see [`ApiError::retry_after`].
     #[error("rate limited: {0}")]
-    RateLimited(ApiError),
+    RateLimited(Box<ApiError>),
     /// `timeout` (HTTP 429 as well): the server gave up on the operation.
     #[error("server timeout: {0}")]
-    Timeout(ApiError),
+    Timeout(Box<ApiError>),
     /// `param-missing`: a required header, query or body parameter was absent.
     #[error("missing parameter: {0}")]
-    ParamMissing(ApiError),
+    ParamMissing(Box<ApiError>),
     /// `param-malformed`: a parameter had the wrong shape (e.g. a token that is not a UUID).
     #[error("malformed parameter: {0}")]
-    ParamMalformed(ApiError),
+    ParamMalformed(Box<ApiError>),
     /// `parameter-limit-exceeded`: the operation was too large; split it (see `transact_chunked`).
     #[error("parameter limit exceeded: {0}")]
-    ParameterLimitExceeded(ApiError),
+    ParameterLimitExceeded(Box<ApiError>),
     /// `app-read-only`: the app accepts no writes right now.
     #[error("app is read-only: {0}")]
-    AppReadOnly(ApiError),
+    AppReadOnly(Box<ApiError>),
     /// `app-disabled`.
     #[error("app is disabled: {0}")]
-    AppDisabled(ApiError),
+    AppDisabled(Box<ApiError>),
     /// Any other answer that is not a success: unknown `type`, no `type` at all, non-JSON bodies,
     /// unexpected statuses (404, 500, 502, ...).
     #[error("{0}")]
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// The request did not complete: connection refused or reset, time-out, truncated body.
     #[error("transport error: {message}")]
     Transport {
@@ -105,7 +105,7 @@ impl Error {
             | Error::ParameterLimitExceeded(e)
             | Error::AppReadOnly(e)
             | Error::AppDisabled(e)
-            | Error::Api(e) => Some(e),
+            | Error::Api(e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -139,21 +139,26 @@ impl Error {
         match self {
             Error::RateLimited(_) | Error::Timeout(_) | Error::Transport { .. } => true,
             Error::Api(e) => matches!(e.status, 502..=504),
-            other => other
-                .api()
-                .is_some_and(|e| matches!(e.status, 502..=504)),
+            other => other.api().is_some_and(|e| matches!(e.status, 502..=504)),
         }
     }
 
     /// Builds the error for a non-success answer: picks the variant from the body's `type`.
-    pub(crate) fn from_response(status: u16, retry_after_header: Option<Duration>, body: &[u8], secret: Option<&str>) -> Error {
+    pub(crate) fn from_response(
+        status: u16,
+        retry_after_header: Option<Duration>,
+        body: &[u8],
+        secret: Option<&str>,
+    ) -> Error {
         let api = ApiError::from_body(status, retry_after_header, body, secret);
         Error::from_api(api)
     }
 
     /// Picks the variant for an [`ApiError`] from its `type`.
     pub(crate) fn from_api(api: ApiError) -> Error {
-        match api.error_type.as_deref() {
+        let ty = api.error_type.clone();
+        let api = Box::new(api);
+        match ty.as_deref() {
             Some("validation-failed") => Error::ValidationFailed(api),
             Some("permission-denied") => Error::PermissionDenied(api),
             Some("permission-evaluation-failed") => Error::PermissionEvaluationFailed(api),
@@ -249,7 +254,12 @@ const MAX_RAW_MESSAGE: usize = 2000;
 impl ApiError {
     /// Parses an error body the way the official SDK does: JSON when it parses, otherwise the
     /// raw text becomes the message. The admin token is redacted everywhere.
-    pub(crate) fn from_body(status: u16, retry_after_header: Option<Duration>, body: &[u8], secret: Option<&str>) -> ApiError {
+    pub(crate) fn from_body(
+        status: u16,
+        retry_after_header: Option<Duration>,
+        body: &[u8],
+        secret: Option<&str>,
+    ) -> ApiError {
         match serde_json::from_slice::<Value>(body) {
             Ok(mut json) => {
                 redact_value(&mut json, secret);
@@ -285,7 +295,11 @@ impl ApiError {
     }
 
     /// Builds the error from an already parsed (and redacted) JSON body.
-    pub(crate) fn from_json(status: u16, retry_after_header: Option<Duration>, json: Value) -> ApiError {
+    pub(crate) fn from_json(
+        status: u16,
+        retry_after_header: Option<Duration>,
+        json: Value,
+    ) -> ApiError {
         let str_field = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_owned);
         let error_type = str_field("type");
         let message = str_field("message")
@@ -380,7 +394,10 @@ impl Hint {
     /// How long to wait before retrying, from `retry-after` (seconds) or `retry-at` (epoch ms).
     pub fn retry_after(&self) -> Option<Duration> {
         if let Some(v) = self.get("retry-after") {
-            if let Some(secs) = v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
+            if let Some(secs) = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            {
                 if secs.is_finite() && secs >= 0.0 {
                     return Some(Duration::from_secs_f64(secs.min(86_400.0)));
                 }
@@ -417,12 +434,21 @@ impl HintIssue {
         HintIssue {
             message: v.get("message").and_then(Value::as_str).map(str::to_owned),
             expected: v.get("expected").and_then(Value::as_str).map(str::to_owned),
-            path: v.get("in").and_then(Value::as_array).cloned().unwrap_or_default(),
+            path: v
+                .get("in")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
             attributes: v
                 .get("hint")
                 .and_then(|h| h.get("attributes"))
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default(),
             raw: v.clone(),
         }
@@ -445,10 +471,8 @@ pub(crate) fn redact_value(v: &mut Value, secret: Option<&str>) {
         return;
     };
     match v {
-        Value::String(s) => {
-            if s.contains(sec) {
-                *s = s.replace(sec, REDACTED);
-            }
+        Value::String(s) if s.contains(sec) => {
+            *s = s.replace(sec, REDACTED);
         }
         Value::Array(a) => a.iter_mut().for_each(|x| redact_value(x, secret)),
         Value::Object(m) => {
@@ -492,7 +516,10 @@ mod tests {
         let e = Error::from_response(400, None, body.to_string().as_bytes(), None);
         let h = e.hint().cloned().unwrap();
         assert_eq!(h.data_type(), Some("steps"));
-        assert_eq!(h.missing_attributes(), vec!["goals.myFavoriteColor".to_string()]);
+        assert_eq!(
+            h.missing_attributes(),
+            vec!["goals.myFavoriteColor".to_string()]
+        );
         assert_eq!(h.errors()[1].expected.as_deref(), Some("map?"));
         assert_eq!(h.errors()[1].path, vec![json!(0), json!(3)]);
     }
@@ -500,7 +527,9 @@ mod tests {
     #[test]
     fn non_json_body_keeps_text_and_status() {
         let e = Error::from_response(502, None, b"<html>Bad gateway</html>", None);
-        assert!(matches!(&e, Error::Api(a) if a.message == "<html>Bad gateway</html>" && a.error_type.is_none()));
+        assert!(
+            matches!(&e, Error::Api(a) if a.message == "<html>Bad gateway</html>" && a.error_type.is_none())
+        );
         assert!(e.is_retryable());
         let e = Error::from_response(500, None, b"", None);
         assert_eq!(e.api().map(|a| a.message.as_str()), Some("API Error (500)"));
@@ -511,9 +540,20 @@ mod tests {
         let body = json!({"type":"rate-limited","message":"slow down","hint":{"retry-after": 2}});
         let e = Error::from_response(429, None, body.to_string().as_bytes(), None);
         assert!(matches!(e, Error::RateLimited(_)));
-        assert_eq!(e.api().and_then(|a| a.retry_after), Some(Duration::from_secs(2)));
-        let e = Error::from_response(429, Some(Duration::from_secs(7)), body.to_string().as_bytes(), None);
-        assert_eq!(e.api().and_then(|a| a.retry_after), Some(Duration::from_secs(7)));
+        assert_eq!(
+            e.api().and_then(|a| a.retry_after),
+            Some(Duration::from_secs(2))
+        );
+        let e = Error::from_response(
+            429,
+            Some(Duration::from_secs(7)),
+            body.to_string().as_bytes(),
+            None,
+        );
+        assert_eq!(
+            e.api().and_then(|a| a.retry_after),
+            Some(Duration::from_secs(7))
+        );
     }
 
     #[test]
@@ -523,7 +563,10 @@ mod tests {
             "hint":{"in":["headers","authorization"],"original-input": format!("Bearer {tok}"),
             "args":[{"token": tok}]}});
         let e = Error::from_response(400, None, body.to_string().as_bytes(), Some(tok));
-        let all = format!("{e} {e:?} {}", e.api().map(|a| a.body.to_string()).unwrap_or_default());
+        let all = format!(
+            "{e} {e:?} {}",
+            e.api().map(|a| a.body.to_string()).unwrap_or_default()
+        );
         assert!(!all.contains(tok), "{all}");
         let e = Error::from_response(500, None, format!("oops {tok}").as_bytes(), Some(tok));
         assert!(!format!("{e} {e:?}").contains(tok));

@@ -28,8 +28,9 @@ pub use client::{encode_transact_body, Instant, InstantBuilder, SDK_VERSION};
 pub use config::{AdminToken, AsUser, Config, RetryPolicy, DEFAULT_API_URI};
 pub use error::{ApiError, Error, Hint, HintIssue};
 pub use query::{
-    DebugCheckResult, DebugQueryOptions, DebugQueryResult, DebugTransactOptions, DebugTransactResult,
-    PageInfo, PageInfoMap, Query, QueryOptions, TransactOptions, TransactResult, TypedQuery,
+    DebugCheckResult, DebugQueryOptions, DebugQueryResult, DebugTransactOptions,
+    DebugTransactResult, PageInfo, PageInfoMap, Query, QueryOptions, TransactOptions,
+    TransactResult, TypedQuery,
 };
 pub use rooms::{PresencePeer, Rooms};
 pub use step::{action, EntityId, IntoSteps, Lookup, Step};

@@ -283,7 +283,10 @@ pub struct PageInfo {
 pub type PageInfoMap = BTreeMap<String, PageInfo>;
 
 /// Puts `$$ruleParams` first inside the query object, as the official SDK does.
-pub(crate) fn with_rule_params(query: Value, rule_params: Option<Value>) -> Result<Value, crate::Error> {
+pub(crate) fn with_rule_params(
+    query: Value,
+    rule_params: Option<Value>,
+) -> Result<Value, crate::Error> {
     let Value::Object(q) = query else {
         return Err(crate::Error::InvalidInput(
             "an InstaQL query must be a JSON object".to_owned(),

@@ -49,7 +49,11 @@ impl Instant {
 impl Rooms {
     /// The peers present in a room, keyed by session id (`GET /admin/rooms/presence`). An empty
     /// room gives an empty map.
-    pub async fn get_presence(&self, room_type: &str, room_id: &str) -> Result<BTreeMap<String, PresencePeer>, Error> {
+    pub async fn get_presence(
+        &self,
+        room_type: &str,
+        room_id: &str,
+    ) -> Result<BTreeMap<String, PresencePeer>, Error> {
         let call = Call::new(Method::GET, "/admin/rooms/presence", AuthMode::Admin)
             .param("room-type", room_type)
             .param("room-id", room_id);

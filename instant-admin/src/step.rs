@@ -143,9 +143,13 @@ impl Serialize for Step {
     }
 }
 
-
 impl Step {
-    fn entity(action: &str, etype: impl Into<String>, eid: impl Into<EntityId>, args: Value) -> Step {
+    fn entity(
+        action: &str,
+        etype: impl Into<String>,
+        eid: impl Into<EntityId>,
+        args: Value,
+    ) -> Step {
         Step(Value::Array(vec![
             Value::String(action.to_owned()),
             Value::String(etype.into()),
@@ -155,17 +159,29 @@ impl Step {
     }
 
     /// `["update", etype, eid, attrs]`: set attributes; creates the entity if missing (upsert).
-    pub fn update(etype: impl Into<String>, eid: impl Into<EntityId>, attrs: impl Into<Value>) -> Step {
+    pub fn update(
+        etype: impl Into<String>,
+        eid: impl Into<EntityId>,
+        attrs: impl Into<Value>,
+    ) -> Step {
         Step::entity(action::UPDATE, etype, eid, attrs.into())
     }
 
     /// `["merge", etype, eid, attrs]`: deep-merge JSON values into the existing ones.
-    pub fn merge(etype: impl Into<String>, eid: impl Into<EntityId>, attrs: impl Into<Value>) -> Step {
+    pub fn merge(
+        etype: impl Into<String>,
+        eid: impl Into<EntityId>,
+        attrs: impl Into<Value>,
+    ) -> Step {
         Step::entity(action::MERGE, etype, eid, attrs.into())
     }
 
     /// `["create", etype, eid, attrs]`: strict insert; fails if the entity exists.
-    pub fn create(etype: impl Into<String>, eid: impl Into<EntityId>, attrs: impl Into<Value>) -> Step {
+    pub fn create(
+        etype: impl Into<String>,
+        eid: impl Into<EntityId>,
+        attrs: impl Into<Value>,
+    ) -> Step {
         Step::entity(action::CREATE, etype, eid, attrs.into())
     }
 
@@ -176,23 +192,38 @@ impl Step {
 
     /// `["link", etype, eid, {label: target | [targets]}]`. Targets are ids, [`Lookup`]s (converted
     /// with `Value::from(lookup)`) or one-key objects.
-    pub fn link(etype: impl Into<String>, eid: impl Into<EntityId>, links: impl Into<Value>) -> Step {
+    pub fn link(
+        etype: impl Into<String>,
+        eid: impl Into<EntityId>,
+        links: impl Into<Value>,
+    ) -> Step {
         Step::entity(action::LINK, etype, eid, links.into())
     }
 
     /// `["unlink", etype, eid, {label: target | [targets]}]`.
-    pub fn unlink(etype: impl Into<String>, eid: impl Into<EntityId>, links: impl Into<Value>) -> Step {
+    pub fn unlink(
+        etype: impl Into<String>,
+        eid: impl Into<EntityId>,
+        links: impl Into<Value>,
+    ) -> Step {
         Step::entity(action::UNLINK, etype, eid, links.into())
     }
 
     /// `["ruleParams", etype, eid, params]`: rule params for the permission checks on that entity.
-    pub fn rule_params(etype: impl Into<String>, eid: impl Into<EntityId>, params: impl Into<Value>) -> Step {
+    pub fn rule_params(
+        etype: impl Into<String>,
+        eid: impl Into<EntityId>,
+        params: impl Into<Value>,
+    ) -> Step {
         Step::entity(action::RULE_PARAMS, etype, eid, params.into())
     }
 
     /// `["add-attr", attr]`: add an attribute (`{"id", "forward-identity", "value-type", ...}`).
     pub fn add_attr(attr: impl Into<Value>) -> Step {
-        Step(Value::Array(vec![Value::String(action::ADD_ATTR.to_owned()), attr.into()]))
+        Step(Value::Array(vec![
+            Value::String(action::ADD_ATTR.to_owned()),
+            attr.into(),
+        ]))
     }
 
     /// `["delete-attr", attr_id]`: soft-delete an attribute.
@@ -221,10 +252,16 @@ impl Step {
     /// entity actions at least `[action, etype, eid]` with a string etype.
     pub fn from_value(v: Value) -> Result<Step, Error> {
         let Value::Array(a) = &v else {
-            return Err(Error::InvalidInput(format!("a step must be an array, got {}", short(&v))));
+            return Err(Error::InvalidInput(format!(
+                "a step must be an array, got {}",
+                short(&v)
+            )));
         };
         let Some(Value::String(act)) = a.first() else {
-            return Err(Error::InvalidInput(format!("a step must start with its action name: {}", short(&v))));
+            return Err(Error::InvalidInput(format!(
+                "a step must start with its action name: {}",
+                short(&v)
+            )));
         };
         match act.as_str() {
             action::ADD_ATTR | action::DELETE_ATTR | "update-attr" => {
@@ -234,10 +271,14 @@ impl Step {
             }
             _ => {
                 if a.len() < 3 {
-                    return Err(Error::InvalidInput(format!("step `{act}` needs [action, etype, eid, args]")));
+                    return Err(Error::InvalidInput(format!(
+                        "step `{act}` needs [action, etype, eid, args]"
+                    )));
                 }
                 if !matches!(a.get(1), Some(Value::String(_))) {
-                    return Err(Error::InvalidInput(format!("step `{act}`: the etype must be a string")));
+                    return Err(Error::InvalidInput(format!(
+                        "step `{act}`: the etype must be a string"
+                    )));
                 }
             }
         }
@@ -251,12 +292,18 @@ impl Step {
 
     /// The action name, e.g. `"update"`, if the step has one.
     pub fn action(&self) -> Option<&str> {
-        self.0.as_array().and_then(|a| a.first()).and_then(Value::as_str)
+        self.0
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
     }
 
     /// The entity type, for entity actions.
     pub fn etype(&self) -> Option<&str> {
-        self.0.as_array().and_then(|a| a.get(1)).and_then(Value::as_str)
+        self.0
+            .as_array()
+            .and_then(|a| a.get(1))
+            .and_then(Value::as_str)
     }
 
     /// Whether sending this step twice leaves the same state as sending it once: true for
@@ -366,7 +413,9 @@ impl IntoSteps for &[Step] {
 impl IntoSteps for Value {
     fn push_steps(self, out: &mut Vec<Step>) {
         match self {
-            Value::Array(a) if matches!(a.first(), Some(Value::String(_))) => out.push(Step(Value::Array(a))),
+            Value::Array(a) if matches!(a.first(), Some(Value::String(_))) => {
+                out.push(Step(Value::Array(a)))
+            }
             Value::Array(a) => {
                 for item in a {
                     item.push_steps(out);
@@ -420,17 +469,29 @@ mod tests {
             json!(["update", "goals", ID, {"title": "Get fit"}])
         );
         assert_eq!(
-            Step::update("goals", ID, json!({})).upsert(false).into_value(),
+            Step::update("goals", ID, json!({}))
+                .upsert(false)
+                .into_value(),
             json!(["update", "goals", ID, {}, {"upsert": false}])
         );
-        assert_eq!(Step::delete("goals", ID).into_value(), json!(["delete", "goals", ID, null]));
         assert_eq!(
-            Step::create("goals", ID, json!({"a": 1})).upsert(true).into_value(),
+            Step::delete("goals", ID).into_value(),
+            json!(["delete", "goals", ID, null])
+        );
+        assert_eq!(
+            Step::create("goals", ID, json!({"a": 1}))
+                .upsert(true)
+                .into_value(),
             json!(["create", "goals", ID, {"a": 1}]),
             "create takes no options"
         );
         assert_eq!(
-            Step::merge("users", Lookup::new("email", "a@b.c"), json!({"p": {"x": 1}})).into_value(),
+            Step::merge(
+                "users",
+                Lookup::new("email", "a@b.c"),
+                json!({"p": {"x": 1}})
+            )
+            .into_value(),
             json!(["merge", "users", ["email", "a@b.c"], {"p": {"x": 1}}])
         );
         assert_eq!(
@@ -441,7 +502,10 @@ mod tests {
             Step::update("users", "lookup__handle__\"stopa\"", json!({})).into_value(),
             json!(["update", "users", ["handle", "stopa"], {}])
         );
-        assert_eq!(Step::delete_attr("a1").into_value(), json!(["delete-attr", "a1"]));
+        assert_eq!(
+            Step::delete_attr("a1").into_value(),
+            json!(["delete-attr", "a1"])
+        );
     }
 
     #[test]
@@ -459,10 +523,22 @@ mod tests {
     fn from_value_checks_shape() {
         assert!(Step::from_value(json!(["update", "goals", ID, {}])).is_ok());
         assert!(Step::from_value(json!(["add-attr", {}])).is_ok());
-        assert!(matches!(Step::from_value(json!({"a": 1})), Err(Error::InvalidInput(_))));
-        assert!(matches!(Step::from_value(json!([1, 2, 3])), Err(Error::InvalidInput(_))));
-        assert!(matches!(Step::from_value(json!(["update", 1, ID])), Err(Error::InvalidInput(_))));
-        assert!(matches!(Step::from_value(json!(["update"])), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            Step::from_value(json!({"a": 1})),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            Step::from_value(json!([1, 2, 3])),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            Step::from_value(json!(["update", 1, ID])),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            Step::from_value(json!(["update"])),
+            Err(Error::InvalidInput(_))
+        ));
     }
 
     #[test]
@@ -477,10 +553,16 @@ mod tests {
             [Step::link("c", ID, json!({}))],
             json!(["unlink", "d", ID, {}]),
         );
-        let names: Vec<_> = t.into_steps().iter().map(|s| s.action().map(str::to_owned)).collect();
+        let names: Vec<_> = t
+            .into_steps()
+            .iter()
+            .map(|s| s.action().map(str::to_owned))
+            .collect();
         assert_eq!(
             names,
-            ["update", "delete", "link", "unlink"].map(|s| Some(s.to_owned())).to_vec()
+            ["update", "delete", "link", "unlink"]
+                .map(|s| Some(s.to_owned()))
+                .to_vec()
         );
     }
 }

@@ -204,7 +204,12 @@ fn reader_stream(
 
 impl Storage {
     /// Uploads a file to `path` (`PUT /admin/storage/upload`); re-uploading a path replaces it.
-    pub async fn upload_file(&self, path: &str, source: impl Into<UploadSource>, opts: FileOptions) -> Result<UploadedFile, Error> {
+    pub async fn upload_file(
+        &self,
+        path: &str,
+        source: impl Into<UploadSource>,
+        opts: FileOptions,
+    ) -> Result<UploadedFile, Error> {
         if path.trim().is_empty() {
             return Err(Error::InvalidInput("the file path is empty".to_owned()));
         }
@@ -222,21 +227,24 @@ impl Storage {
                 call.payload = Payload::Bytes(b);
             }
             UploadSource::Path(p) => {
-                let file = tokio::fs::File::open(&p)
-                    .await
-                    .map_err(|e| Error::InvalidInput(format!("cannot open {}: {e}", p.display())))?;
+                let file = tokio::fs::File::open(&p).await.map_err(|e| {
+                    Error::InvalidInput(format!("cannot open {}: {e}", p.display()))
+                })?;
                 let size = file
                     .metadata()
                     .await
                     .map_err(|e| Error::InvalidInput(format!("cannot read {}: {e}", p.display())))?
                     .len();
                 call.headers.push(("content-length", size.to_string()));
-                call.payload = Payload::Stream(Some(reqwest::Body::wrap_stream(reader_stream(Box::pin(file)))));
+                call.payload = Payload::Stream(Some(reqwest::Body::wrap_stream(reader_stream(
+                    Box::pin(file),
+                ))));
                 call.repeat = Repeat::Unsafe;
             }
             UploadSource::Reader { reader, size } => {
                 call.headers.push(("content-length", size.to_string()));
-                call.payload = Payload::Stream(Some(reqwest::Body::wrap_stream(reader_stream(reader))));
+                call.payload =
+                    Payload::Stream(Some(reqwest::Body::wrap_stream(reader_stream(reader))));
                 call.repeat = Repeat::Unsafe;
             }
         }
@@ -247,7 +255,8 @@ impl Storage {
     /// Deletes a file by path (`DELETE /admin/storage/files`); the deleted id, `None` if there
     /// was no such file. (Deleting the `$files` entity in a transaction works too.)
     pub async fn delete(&self, path: &str) -> Result<Option<String>, Error> {
-        let call = Call::new(Method::DELETE, "/admin/storage/files", AuthMode::Scoped).param("filename", path);
+        let call = Call::new(Method::DELETE, "/admin/storage/files", AuthMode::Scoped)
+            .param("filename", path);
         let a: Data<DeletedId> = self.db.call_decode(call).await?;
         Ok(a.data.id)
     }
@@ -255,8 +264,12 @@ impl Storage {
     /// Deletes several files by path (`POST /admin/storage/files/delete`); the deleted ids.
     pub async fn delete_many<S: AsRef<str>>(&self, paths: &[S]) -> Result<Vec<String>, Error> {
         let names: Vec<&str> = paths.iter().map(AsRef::as_ref).collect();
-        let call = Call::new(Method::POST, "/admin/storage/files/delete", AuthMode::Scoped)
-            .json(&json!({ "filenames": names }))?;
+        let call = Call::new(
+            Method::POST,
+            "/admin/storage/files/delete",
+            AuthMode::Scoped,
+        )
+        .json(&json!({ "filenames": names }))?;
         let a: Data<DeletedIds> = self.db.call_decode(call).await?;
         Ok(a.data.ids.unwrap_or_default())
     }
@@ -279,7 +292,12 @@ impl Storage {
 
     /// A signed download URL for a path (`GET /admin/storage/signed-download-url`, admin only).
     pub async fn download_url(&self, path: &str) -> Result<String, Error> {
-        let call = Call::new(Method::GET, "/admin/storage/signed-download-url", AuthMode::Admin).param("filename", path);
+        let call = Call::new(
+            Method::GET,
+            "/admin/storage/signed-download-url",
+            AuthMode::Admin,
+        )
+        .param("filename", path);
         let a: Data<String> = self.db.call_decode(call).await?;
         Ok(a.data)
     }

@@ -83,7 +83,11 @@ impl Instant {
     }
 
     /// Subscribes to a query with options (rule params).
-    pub fn subscribe_query_with<Q: Query>(&self, q: Q, opts: QueryOptions) -> Subscription<Q::Output> {
+    pub fn subscribe_query_with<Q: Query>(
+        &self,
+        q: Q,
+        opts: QueryOptions,
+    ) -> Subscription<Q::Output> {
         let inference = q.inference();
         let body = with_rule_params(q.instaql(), opts.rule_params).and_then(|query| {
             let b = json!({
@@ -116,7 +120,9 @@ impl Instant {
     }
 }
 
-async fn step<T: DeserializeOwned + Send + 'static>(mut st: State<T>) -> Option<(Result<QueryEvent<T>, Error>, State<T>)> {
+async fn step<T: DeserializeOwned + Send + 'static>(
+    mut st: State<T>,
+) -> Option<(Result<QueryEvent<T>, Error>, State<T>)> {
     loop {
         if let Some(item) = st.pending.pop_front() {
             return Some((item, st));
@@ -135,28 +141,30 @@ async fn step<T: DeserializeOwned + Send + 'static>(mut st: State<T>) -> Option<
                 }
                 connect(&mut st).await;
             }
-            Some(conn) => match tokio::time::timeout(st.db.inner.subscribe_idle_timeout, conn.next()).await {
-                Ok(Some(Ok(chunk))) => {
-                    for data in st.parser.push(&chunk) {
-                        handle_data(&mut st, &data);
+            Some(conn) => {
+                match tokio::time::timeout(st.db.inner.subscribe_idle_timeout, conn.next()).await {
+                    Ok(Some(Ok(chunk))) => {
+                        for data in st.parser.push(&chunk) {
+                            handle_data(&mut st, &data);
+                        }
+                    }
+                    Ok(Some(Err(e))) => {
+                        tracing::debug!(error = %e, "live query connection dropped");
+                        st.conn = None;
+                        st.reconnecting = true;
+                    }
+                    Ok(None) => {
+                        tracing::debug!("live query stream ended; reconnecting");
+                        st.conn = None;
+                        st.reconnecting = true;
+                    }
+                    Err(_) => {
+                        tracing::debug!("live query silent too long; reconnecting");
+                        st.conn = None;
+                        st.reconnecting = true;
                     }
                 }
-                Ok(Some(Err(e))) => {
-                    tracing::debug!(error = %e, "live query connection dropped");
-                    st.conn = None;
-                    st.reconnecting = true;
-                }
-                Ok(None) => {
-                    tracing::debug!("live query stream ended; reconnecting");
-                    st.conn = None;
-                    st.reconnecting = true;
-                }
-                Err(_) => {
-                    tracing::debug!("live query silent too long; reconnecting");
-                    st.conn = None;
-                    st.reconnecting = true;
-                }
-            },
+            }
         }
     }
 }
@@ -166,7 +174,8 @@ async fn connect<T>(st: &mut State<T>) {
     call.app_id_param = false;
     call.version_headers = false;
     call.timeout = false;
-    call.params.push(("local_connection_id", st.local_id.clone()));
+    call.params
+        .push(("local_connection_id", st.local_id.clone()));
     call.payload = Payload::Json(st.body.clone());
     match st.db.open(call).await {
         Ok(resp) => {
@@ -204,7 +213,8 @@ fn handle_data<T: DeserializeOwned>(st: &mut State<T>, data: &str) {
     let msg: Value = match serde_json::from_str(data) {
         Ok(v) => v,
         Err(e) => {
-            st.pending.push_back(Err(Error::decode(format!("bad live query message: {e}"))));
+            st.pending
+                .push_back(Err(Error::decode(format!("bad live query message: {e}"))));
             return;
         }
     };
@@ -221,7 +231,11 @@ fn page_info(meta: Option<&Value>) -> PageInfoMap {
 }
 
 fn handle_msg<T: DeserializeOwned>(st: &mut State<T>, mut msg: Value) {
-    let op = msg.get("op").and_then(Value::as_str).unwrap_or("").to_owned();
+    let op = msg
+        .get("op")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     match op.as_str() {
         "sse-init" => {
             let s = |k: &str| msg.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
@@ -233,7 +247,10 @@ fn handle_msg<T: DeserializeOwned>(st: &mut State<T>, mut msg: Value) {
             st.reconnecting = false;
         }
         "add-query-ok" => {
-            let result = msg.get_mut("result").map(Value::take).unwrap_or(Value::Null);
+            let result = msg
+                .get_mut("result")
+                .map(Value::take)
+                .unwrap_or(Value::Null);
             let pi = page_info(msg.get("result-meta"));
             push_result(st, result, pi);
         }
@@ -245,7 +262,10 @@ fn handle_msg<T: DeserializeOwned>(st: &mut State<T>, mut msg: Value) {
             else {
                 return;
             };
-            let result = first.get_mut("instaql-result").map(Value::take).unwrap_or(Value::Null);
+            let result = first
+                .get_mut("instaql-result")
+                .map(Value::take)
+                .unwrap_or(Value::Null);
             let pi = page_info(first.get("result-meta"));
             push_result(st, result, pi);
         }
@@ -256,7 +276,8 @@ fn handle_msg<T: DeserializeOwned>(st: &mut State<T>, mut msg: Value) {
                 .and_then(Value::as_u64)
                 .and_then(|s| u16::try_from(s).ok())
                 .unwrap_or(500);
-            st.pending.push_back(Err(Error::from_api(ApiError::from_json(status, None, msg))));
+            st.pending
+                .push_back(Err(Error::from_api(ApiError::from_json(status, None, msg))));
         }
         _ => {}
     }
@@ -349,7 +370,11 @@ mod tests {
     fn sse_parser_handles_split_chunks_and_line_endings() {
         let mut p = SseParser::default();
         let mut all = Vec::new();
-        for chunk in [&b"retry: 500\r\n\r\n: keep-alive\n\ndata: {\"op\""[..], b":\"a\"}\r", b"\n\r\ndata:x\ndata: y\n\n"] {
+        for chunk in [
+            &b"retry: 500\r\n\r\n: keep-alive\n\ndata: {\"op\""[..],
+            b":\"a\"}\r",
+            b"\n\r\ndata:x\ndata: y\n\n",
+        ] {
             all.extend(p.push(chunk));
         }
         assert_eq!(all, vec!["{\"op\":\"a\"}".to_string(), "x\ny".to_string()]);

@@ -17,8 +17,8 @@ use std::process::Command;
 
 use futures::StreamExt;
 use instant_admin::{
-    AsUser, Config, DebugQueryOptions, DebugTransactOptions, FileOptions, Instant, Lookup, QueryOptions,
-    Step, TokenFor, UserRef,
+    AsUser, Config, DebugQueryOptions, DebugTransactOptions, FileOptions, Instant, Lookup,
+    QueryOptions, Step, TokenFor, UserRef,
 };
 use serde_json::{json, Value};
 
@@ -41,7 +41,11 @@ fn with_lookups(v: &Value) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(with_lookups).collect()),
         Value::Object(m) => match m.get("$lookup").and_then(Value::as_array) {
             Some(l) => Value::from(Lookup::new(l[0].as_str().unwrap(), l[1].clone())),
-            None => Value::Object(m.iter().map(|(k, x)| (k.clone(), with_lookups(x))).collect()),
+            None => Value::Object(
+                m.iter()
+                    .map(|(k, x)| (k.clone(), with_lookups(x)))
+                    .collect(),
+            ),
         },
         other => other.clone(),
     }
@@ -68,7 +72,11 @@ fn steps(v: &Value) -> Vec<Step> {
                 "ruleParams" => Step::rule_params(etype, target, args),
                 other => panic!("unknown action {other}"),
             };
-            match s.get("opts").and_then(|o| o.get("upsert")).and_then(Value::as_bool) {
+            match s
+                .get("opts")
+                .and_then(|o| o.get("upsert"))
+                .and_then(Value::as_bool)
+            {
                 Some(u) => step.upsert(u),
                 None => step,
             }
@@ -87,11 +95,16 @@ fn user_ref(p: &Value) -> UserRef {
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_else(|| panic!("missing {k} in {v}")).to_owned()
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("missing {k} in {v}"))
+        .to_owned()
 }
 
 async fn run_rust(base: &str, script: &Value) {
-    let root = Instant::new(Config::new(s(script, "appId"), s(script, "adminToken")).api_uri(format!("{base}/"))).unwrap();
+    let root = Instant::new(
+        Config::new(s(script, "appId"), s(script, "adminToken")).api_uri(format!("{base}/")),
+    )
+    .unwrap();
     for o in script["ops"].as_array().unwrap() {
         let db = match as_user(o.get("as")) {
             Some(a) => root.as_user(a),
@@ -102,7 +115,10 @@ async fn run_rust(base: &str, script: &Value) {
             "query" => {
                 let q = o["q"].clone();
                 let r = match o.get("ruleParams") {
-                    Some(rp) => db.query_with(q, QueryOptions::new().rule_params(rp.clone())).await,
+                    Some(rp) => {
+                        db.query_with(q, QueryOptions::new().rule_params(rp.clone()))
+                            .await
+                    }
                     None => db.query(q).await,
                 };
                 r.unwrap();
@@ -148,10 +164,16 @@ async fn run_rust(base: &str, script: &Value) {
                     Some(e) => TokenFor::Email(e.as_str().unwrap().into()),
                     None => TokenFor::Id(s(o, "id")),
                 };
-                assert_eq!(db.auth().create_token(who).await.unwrap(), common::REFRESH_TOKEN);
+                assert_eq!(
+                    db.auth().create_token(who).await.unwrap(),
+                    common::REFRESH_TOKEN
+                );
             }
             "auth-on-scoped" => {
-                db.auth().create_token(s(o, "email").as_str()).await.unwrap();
+                db.auth()
+                    .create_token(s(o, "email").as_str())
+                    .await
+                    .unwrap();
             }
             "verifyToken" => {
                 let u = db.auth().verify_token(&s(o, "token")).await.unwrap();
@@ -166,8 +188,14 @@ async fn run_rust(base: &str, script: &Value) {
                 assert!(u.is_some());
             }
             "signOut" => db.auth().sign_out(user_ref(&o["params"])).await.unwrap(),
-            "generateMagicCode" => assert_eq!(db.auth().generate_magic_code(&s(o, "email")).await.unwrap(), "123456"),
-            "sendMagicCode" => assert_eq!(db.auth().send_magic_code(&s(o, "email")).await.unwrap(), "123456"),
+            "generateMagicCode" => assert_eq!(
+                db.auth().generate_magic_code(&s(o, "email")).await.unwrap(),
+                "123456"
+            ),
+            "sendMagicCode" => assert_eq!(
+                db.auth().send_magic_code(&s(o, "email")).await.unwrap(),
+                "123456"
+            ),
             "checkMagicCode" => {
                 let r = db
                     .auth()
@@ -178,7 +206,12 @@ async fn run_rust(base: &str, script: &Value) {
                 assert_eq!(r.user.email.as_deref(), Some("alyssa@example.com"));
             }
             "uploadFile" => {
-                let bytes: Vec<u8> = o["bytes"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+                let bytes: Vec<u8> = o["bytes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b.as_u64().unwrap() as u8)
+                    .collect();
                 let mut fo = FileOptions::new();
                 if let Some(ct) = o.get("contentType").and_then(Value::as_str) {
                     fo = fo.content_type(ct);
@@ -186,18 +219,39 @@ async fn run_rust(base: &str, script: &Value) {
                 if let Some(cd) = o.get("contentDisposition").and_then(Value::as_str) {
                     fo = fo.content_disposition(cd);
                 }
-                let r = db.storage().upload_file(&s(o, "path"), bytes, fo).await.unwrap();
+                let r = db
+                    .storage()
+                    .upload_file(&s(o, "path"), bytes, fo)
+                    .await
+                    .unwrap();
                 assert_eq!(r.id, "f1");
             }
-            "deleteFile" => assert_eq!(db.storage().delete(&s(o, "path")).await.unwrap().as_deref(), Some("f1")),
+            "deleteFile" => assert_eq!(
+                db.storage().delete(&s(o, "path")).await.unwrap().as_deref(),
+                Some("f1")
+            ),
             "deleteMany" => {
-                let paths: Vec<String> = o["paths"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_owned()).collect();
+                let paths: Vec<String> = o["paths"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_str().unwrap().to_owned())
+                    .collect();
                 assert_eq!(db.storage().delete_many(&paths).await.unwrap().len(), 2);
             }
             "listFiles" => assert_eq!(db.storage().list_legacy().await.unwrap().len(), 1),
-            "downloadUrl" => assert!(db.storage().download_url(&s(o, "path")).await.unwrap().starts_with("https://")),
+            "downloadUrl" => assert!(db
+                .storage()
+                .download_url(&s(o, "path"))
+                .await
+                .unwrap()
+                .starts_with("https://")),
             "getPresence" => {
-                let p = db.rooms().get_presence(&s(o, "roomType"), &s(o, "roomId")).await.unwrap();
+                let p = db
+                    .rooms()
+                    .get_presence(&s(o, "roomType"), &s(o, "roomId"))
+                    .await
+                    .unwrap();
                 assert_eq!(p.len(), 1);
             }
             "subscribe" => {
@@ -239,7 +293,8 @@ fn normalise(mut r: Recorded) -> Recorded {
 async fn requests_match_the_official_sdk() {
     let root = common::repo_root();
     let script_path = root.join("node/parity/ops.json");
-    let script: Value = serde_json::from_str(&std::fs::read_to_string(&script_path).unwrap()).unwrap();
+    let script: Value =
+        serde_json::from_str(&std::fs::read_to_string(&script_path).unwrap()).unwrap();
     let node_modules = root.join("node/node_modules/@instantdb/admin");
     assert!(
         node_modules.exists(),
@@ -285,5 +340,10 @@ async fn requests_match_the_official_sdk() {
         }
     }
     assert_eq!(ours.len(), theirs.len(), "request counts differ");
-    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }

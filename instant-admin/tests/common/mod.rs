@@ -58,13 +58,17 @@ fn user() -> Value {
 /// A plausible 200 answer for each route.
 pub fn answer(method: &Method, path: &str) -> Value {
     match (method.as_str(), path) {
-        (_, "/admin/query") => json!({"goals": [{"id": "8aa64e4c-64f9-472e-8a61-3fa28870e6cb", "title": "Get fit"}], "$files": []}),
+        (_, "/admin/query") => {
+            json!({"goals": [{"id": "8aa64e4c-64f9-472e-8a61-3fa28870e6cb", "title": "Get fit"}], "$files": []})
+        }
         (_, "/admin/query_perms_check") => json!({"result": {"goals": []}, "check-results": [
             {"id": "8aa6", "entity": "goals", "label": null, "record": {"id": "8aa6"},
              "program": {"etype": "goals", "action": "view", "code": "true", "display-code": "true"}, "check": true}],
             "rule-wheres": {}}),
         (_, "/admin/transact") => json!({"tx-id": 42}),
-        (_, "/admin/transact_perms_check") => json!({"tx-id": 43, "all-checks-ok?": true, "committed?": false, "check-results": []}),
+        (_, "/admin/transact_perms_check") => {
+            json!({"tx-id": 43, "all-checks-ok?": true, "committed?": false, "check-results": []})
+        }
         (_, "/admin/refresh_tokens") => json!({"user": user(), "created": true}),
         (_, "/runtime/auth/verify_refresh_token") => json!({"user": user()}),
         ("GET", "/admin/users") => json!({"user": user()}),
@@ -72,12 +76,20 @@ pub fn answer(method: &Method, path: &str) -> Value {
         (_, "/admin/sign_out") => json!({"ok": true}),
         (_, "/admin/magic_code") | (_, "/admin/send_magic_code") => json!({"code": "123456"}),
         (_, "/admin/verify_magic_code") => json!({"user": user(), "created": false}),
-        (_, "/admin/storage/upload") => json!({"data": {"id": "f1", "location-id": "l1", "size": 5}}),
+        (_, "/admin/storage/upload") => {
+            json!({"data": {"id": "f1", "location-id": "l1", "size": 5}})
+        }
         ("DELETE", "/admin/storage/files") => json!({"data": {"id": "f1"}}),
         (_, "/admin/storage/files/delete") => json!({"data": {"ids": ["f1", "f2"]}}),
-        ("GET", "/admin/storage/files") => json!({"data": [{"key": "k", "name": "photos/demo.png", "size": 5, "etag": null, "last_modified": null}]}),
-        (_, "/admin/storage/signed-download-url") => json!({"data": "https://files.example.com/signed"}),
-        (_, "/admin/rooms/presence") => json!({"sessions": {"s1": {"peer-id": "s1", "data": {"color": "red"}, "user": null}}}),
+        ("GET", "/admin/storage/files") => {
+            json!({"data": [{"key": "k", "name": "photos/demo.png", "size": 5, "etag": null, "last_modified": null}]})
+        }
+        (_, "/admin/storage/signed-download-url") => {
+            json!({"data": "https://files.example.com/signed"})
+        }
+        (_, "/admin/rooms/presence") => {
+            json!({"sessions": {"s1": {"peer-id": "s1", "data": {"color": "red"}, "user": null}}})
+        }
         _ => json!({}),
     }
 }
@@ -92,17 +104,24 @@ pub fn sse_opening() -> String {
 }
 
 pub fn record(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Recorded {
-    let query = uri
-        .query()
-        .map(url_decode_pairs)
-        .unwrap_or_default();
+    let query = uri.query().map(url_decode_pairs).unwrap_or_default();
     let mut hs: Vec<(String, String)> = RELEVANT_HEADERS
         .iter()
-        .filter_map(|h| headers.get(*h).map(|v| (h.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())))
+        .filter_map(|h| {
+            headers.get(*h).map(|v| {
+                (
+                    h.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+        })
         .collect();
     if uri.path() == "/admin/storage/upload" {
         if let Some(v) = headers.get("content-length") {
-            hs.push(("content-length".into(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
+            hs.push((
+                "content-length".into(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ));
         }
     }
     let body = if uri.path() == "/admin/storage/upload" {
@@ -110,7 +129,8 @@ pub fn record(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> R
     } else if body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(body).unwrap_or_else(|_| json!({"unparsed": String::from_utf8_lossy(body)}))
+        serde_json::from_slice(body)
+            .unwrap_or_else(|_| json!({"unparsed": String::from_utf8_lossy(body)}))
     };
     Recorded {
         method: method.to_string(),
@@ -131,7 +151,9 @@ pub fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
             match b[i] {
                 b'+' => out.push(b' '),
                 b'%' if i + 2 < b.len() => {
-                    let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                    let h = std::str::from_utf8(&b[i + 1..i + 3])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
                     match h {
                         Some(x) => {
                             out.push(x);
@@ -155,7 +177,13 @@ pub fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn handle(State(cap): State<Capture>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(cap): State<Capture>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let rec = record(&method, &uri, &headers, &body);
     cap.log.lock().unwrap().push(rec);
     if uri.path() == "/admin/subscribe-query" {
