@@ -132,11 +132,27 @@ async fn step<T: DeserializeOwned + Send + 'static>(
         }
         match st.conn.as_mut() {
             None => {
-                if st.reconnecting || st.failures > 0 {
-                    let base = st.parser.retry.unwrap_or(DEFAULT_RETRY);
-                    let delay = base
-                        .saturating_mul(1u32 << st.failures.min(8))
-                        .min(MAX_RECONNECT_DELAY);
+                // After a drop, wait the server's `retry` interval (as EventSource does); after
+                // failed attempts, back off as the retry policy says.
+                let delay = if st.failures > 0 {
+                    Some(
+                        st.db
+                            .inner
+                            .retry
+                            .backoff(st.failures)
+                            .min(MAX_RECONNECT_DELAY),
+                    )
+                } else if st.reconnecting {
+                    Some(
+                        st.parser
+                            .retry
+                            .unwrap_or(DEFAULT_RETRY)
+                            .min(MAX_RECONNECT_DELAY),
+                    )
+                } else {
+                    None
+                };
+                if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;
                 }
                 connect(&mut st).await;
