@@ -49,6 +49,8 @@ impl Op {
     }
 }
 
+type CondRef<'a> = (&'a [String], &'a Op);
+
 #[derive(Debug, Clone)]
 enum W {
     Cond(Vec<String>, Op),
@@ -260,13 +262,15 @@ impl Parser<'_> {
                 match dir.as_str() {
                     Some("asc") => node.desc = false,
                     Some("desc") => node.desc = true,
-                    _ => return Err(qerr(
-                        q,
-                        format!(
+                    _ => {
+                        return Err(qerr(
+                            q,
+                            format!(
                             "We only support \"asc\" or \"desc\" in the `order` clause. Got {}.",
                             jtext(dir)
                         ),
-                    )),
+                        ))
+                    }
                 }
                 if k != "serverCreatedAt" {
                     let a = self.attrs.fwd(&node.etype, k).filter(|a| !a.is_ref);
@@ -441,13 +445,11 @@ impl Parser<'_> {
             }
             if self.attrs.link_end(&cur, s).is_some() {
                 match op {
-                    Op::Eq(v) | Op::Not(v) => {
-                        if !v.as_str().is_some_and(is_uuid) {
-                            return Err(qerr(
-                                q,
-                                format!("Expected {s} to be a uuid, got {}", jtext(v)),
-                            ));
-                        }
+                    Op::Eq(v) | Op::Not(v) if !v.as_str().is_some_and(is_uuid) => {
+                        return Err(qerr(
+                            q,
+                            format!("Expected {s} to be a uuid, got {}", jtext(v)),
+                        ));
                     }
                     Op::In(vs) => {
                         if let Some(bad) = vs.iter().find(|v| !v.as_str().is_some_and(is_uuid)) {
@@ -940,7 +942,7 @@ impl Evaluator<'_, '_> {
         e: &str,
         conds: &[(&[String], &Op)],
     ) -> Result<bool, ApiError> {
-        let mut groups: Vec<(&str, Vec<(&[String], &Op)>)> = Vec::new();
+        let mut groups: Vec<(&str, Vec<CondRef<'_>>)> = Vec::new();
         for (segs, op) in conds {
             match segs {
                 [label] => {

@@ -196,8 +196,8 @@ pub fn malformed_json() -> Response {
 
 /// Either a prepared error response or an API error.
 pub enum Fail {
-    /// A complete response (e.g. malformed JSON).
-    Resp(Response),
+    /// The body is not valid JSON (answered as text/plain, like the real server).
+    MalformedJson,
     /// An error envelope.
     Api(ApiError),
 }
@@ -217,7 +217,7 @@ impl From<rusqlite::Error> for Fail {
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
         match self {
-            Fail::Resp(r) => r,
+            Fail::MalformedJson => malformed_json(),
             Fail::Api(e) => e.into_response(),
         }
     }
@@ -275,7 +275,7 @@ impl Req {
         if !is_json || self.body.is_empty() {
             return Ok(json!({}));
         }
-        serde_json::from_slice(&self.body).map_err(|_| Fail::Resp(malformed_json()))
+        serde_json::from_slice(&self.body).map_err(|_| Fail::MalformedJson)
     }
 
     /// Verifies the bearer admin token against the app.

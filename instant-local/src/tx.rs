@@ -34,6 +34,8 @@ pub struct TxOutcome {
     pub committed: bool,
 }
 
+type RuleParams = HashMap<(String, String), Value>;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Action {
     Create,
@@ -710,7 +712,7 @@ impl Exec<'_, '_> {
         steps: &[Step],
         perms: Option<&PermCtx>,
         internal: bool,
-    ) -> Result<(Vec<TOp>, HashMap<(String, String), Value>), ApiError> {
+    ) -> Result<(Vec<TOp>, RuleParams), ApiError> {
         let admin = perms.is_none();
         let mut ops = Vec::new();
         let mut rule_params: HashMap<(String, String), Value> = HashMap::new();
@@ -1287,9 +1289,9 @@ fn run(
                 }
             };
             for k in keys {
-                if !before.contains_key(&k) {
-                    let m = ex.reader.entity(&ex.attrs, &k.0, &k.1)?;
-                    before.insert(k, m);
+                if let std::collections::hash_map::Entry::Vacant(slot) = before.entry(k) {
+                    let (et, id) = slot.key().clone();
+                    slot.insert(ex.reader.entity(&ex.attrs, &et, &id)?);
                 }
             }
         }
@@ -1336,13 +1338,17 @@ fn run(
                         }
                     }
                 }
-                TOp::Add { etype, e, .. } if etype == "$users" => {
-                    if before
-                        .get(&(etype.clone(), e.clone()))
-                        .is_some_and(Option::is_none)
-                    {
-                        return Err(ApiError::validation_msg("tx-step", steps_json.clone(), "$users is a system entity. You aren't allowed to create this directly."));
-                    }
+                TOp::Add { etype, e, .. }
+                    if etype == "$users"
+                        && before
+                            .get(&(etype.clone(), e.clone()))
+                            .is_some_and(Option::is_none) =>
+                {
+                    return Err(ApiError::validation_msg(
+                        "tx-step",
+                        steps_json.clone(),
+                        "$users is a system entity. You aren't allowed to create this directly.",
+                    ));
                 }
                 _ => {}
             }

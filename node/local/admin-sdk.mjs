@@ -1,0 +1,157 @@
+// Drives instant-local with the official @instantdb/admin package and asserts every answer.
+// Run by instant-local/tests/js_sdk.rs with INSTANT_API_URI, INSTANT_APP_ID and
+// INSTANT_APP_ADMIN_TOKEN pointing at a server whose default app has schema.json and rules.json
+// of this folder.
+import assert from 'node:assert/strict';
+import { init, i, id, lookup } from '@instantdb/admin';
+
+const apiURI = process.env.INSTANT_API_URI;
+const appId = process.env.INSTANT_APP_ID;
+const adminToken = process.env.INSTANT_APP_ADMIN_TOKEN;
+assert.ok(apiURI && appId && adminToken, 'INSTANT_* env vars are required');
+
+const schema = i.schema({
+  entities: {
+    $files: i.entity({ path: i.string().unique().indexed(), url: i.string() }),
+    $users: i.entity({ email: i.string().unique().indexed().optional() }),
+    goals: i.entity({ title: i.string(), priority: i.number().indexed() }),
+    todos: i.entity({ title: i.string(), slug: i.string().unique().indexed() }),
+    profiles: i.entity({ handle: i.string().unique().indexed() }),
+  },
+  links: {
+    goalsTodos: {
+      forward: { on: 'goals', has: 'many', label: 'todos' },
+      reverse: { on: 'todos', has: 'many', label: 'goals' },
+    },
+    goalsOwner: {
+      forward: { on: 'goals', has: 'one', label: 'owner' },
+      reverse: { on: 'profiles', has: 'many', label: 'goals' },
+    },
+  },
+});
+
+const db = init({ appId, adminToken, apiURI, schema });
+const step = (name) => console.log(`- ${name}`);
+
+// transact with links and lookups
+step('transact');
+const g1 = id();
+const g2 = id();
+await db.transact([
+  db.tx.profiles[lookup('handle', 'alice')].update({}),
+  db.tx.todos[id()].update({ title: 'Run', slug: 'run' }),
+  db.tx.todos[id()].update({ title: 'Swim', slug: 'swim' }),
+]);
+const res = await db.transact([
+  db.tx.goals[g1].update({ title: 'Get fit', priority: 1 }),
+  db.tx.goals[g2].update({ title: 'Ship', priority: 2 }),
+  db.tx.goals[g1].link({ todos: lookup('slug', 'run'), owner: lookup('handle', 'alice') }),
+  db.tx.goals[g1].link({ todos: lookup('slug', 'swim') }),
+]);
+assert.equal(typeof res['tx-id'], 'number');
+
+// nested queries with where / order / limit / fields
+step('query');
+const q1 = await db.query({
+  goals: {
+    $: { where: { priority: { $gte: 1 } }, order: { priority: 'desc' }, limit: 1, fields: ['title', 'priority'] },
+    todos: {},
+  },
+});
+assert.deepEqual(q1.goals.map((g) => g.title), ['Ship']);
+assert.deepEqual(q1.goals[0].todos, []);
+const q2 = await db.query({
+  goals: {
+    $: { where: { 'todos.slug': 'run' } },
+    todos: { $: { order: { slug: 'asc' }, fields: ['slug'] } },
+    owner: {},
+  },
+});
+assert.equal(q2.goals.length, 1);
+assert.equal(q2.goals[0].id, g1);
+assert.deepEqual(q2.goals[0].todos.map((t) => t.slug), ['run', 'swim']);
+assert.equal(q2.goals[0].owner.handle, 'alice', 'has-one link is an object with a schema');
+const q3 = await db.query({ goals: { $: { where: { or: [{ title: 'Ship' }, { 'owner.handle': 'alice' }] } } } });
+assert.equal(q3.goals.length, 2);
+
+// auth: tokens and users
+step('auth');
+const email = 'alyssa@example.com';
+const token = await db.auth.createToken({ email });
+assert.match(token, /^[0-9a-f-]{36}$/);
+const verified = await db.auth.verifyToken(token);
+assert.equal(verified.email, email);
+const got = await db.auth.getUser({ email });
+assert.equal(got.id, verified.id);
+const byToken = await db.auth.getUser({ refresh_token: token });
+assert.equal(byToken.email, email);
+
+// asUser by email, token and guest (rules: goals are visible to signed-in users only)
+step('asUser');
+const asEmail = await db.asUser({ email }).query({ goals: {} });
+assert.equal(asEmail.goals.length, 2);
+const asToken = await db.asUser({ token }).query({ goals: {} });
+assert.equal(asToken.goals.length, 2);
+const asGuest = await db.asUser({ guest: true }).query({ goals: {} });
+assert.deepEqual(asGuest.goals, []);
+await assert.rejects(
+  db.asUser({ guest: true }).transact(db.tx.goals[id()].update({ title: 'nope', priority: 3 })),
+  (e) => e.body?.type === 'permission-denied',
+);
+const dbg = await db.asUser({ guest: true }).debugQuery({ goals: {} });
+assert.equal(dbg.checkResults.length, 2);
+assert.equal(dbg.checkResults[0].check, false);
+
+// signOut invalidates the token
+step('signOut');
+await db.auth.signOut({ email });
+await assert.rejects(db.auth.verifyToken(token), (e) => e.body?.type === 'record-not-found');
+
+// magic codes
+step('magic codes');
+const email2 = 'ben@example.com';
+const { code } = await db.auth.generateMagicCode(email2);
+assert.match(code, /^\d{6}$/);
+await assert.rejects(db.auth.checkMagicCode(email2, code === '000000' ? '111111' : '000000'));
+const checked = await db.auth.checkMagicCode(email2, code);
+assert.equal(checked.user.email, email2);
+assert.equal(checked.created, true);
+assert.ok(checked.user.refresh_token);
+
+// deleteUser
+step('deleteUser');
+const deleted = await db.auth.deleteUser({ email: email2 });
+assert.equal(deleted.email, email2);
+assert.equal(await db.auth.getUser({ email: email2 }), null);
+
+// storage
+step('storage');
+const up = await db.storage.uploadFile('docs/hello.txt', Buffer.from('hello world'), { contentType: 'text/plain' });
+assert.ok(up.data.id);
+const files = await db.query({ $files: { $: { where: { path: 'docs/hello.txt' } } } });
+assert.equal(files.$files.length, 1);
+assert.equal(files.$files[0].size, 11);
+const body = await (await fetch(files.$files[0].url)).text();
+assert.equal(body, 'hello world');
+await db.storage.delete('docs/hello.txt');
+const after = await db.query({ $files: {} });
+assert.deepEqual(after.$files, []);
+
+// subscribeQuery receives an update after a transact
+step('subscribeQuery');
+const seen = [];
+let resolveUpdate;
+const gotUpdate = new Promise((r) => (resolveUpdate = r));
+const sub = db.subscribeQuery({ goals: { $: { order: { priority: 'asc' } } } }, (payload) => {
+  if (payload.type !== 'ok') return;
+  seen.push(payload.data.goals.map((g) => g.title));
+  if (seen.length === 2) resolveUpdate();
+});
+while (seen.length < 1) await new Promise((r) => setTimeout(r, 20));
+assert.deepEqual(seen[0], ['Get fit', 'Ship']);
+await db.transact(db.tx.goals[id()].update({ title: 'Read', priority: 3 }));
+await Promise.race([gotUpdate, new Promise((_, rej) => setTimeout(() => rej(new Error('no update')), 10000))]);
+assert.deepEqual(seen[1], ['Get fit', 'Ship', 'Read']);
+sub.close();
+
+console.log('ALL OK');
