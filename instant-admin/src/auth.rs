@@ -231,4 +231,98 @@ impl Auth {
             .repeat(Repeat::Unsafe);
         self.db.call_decode(call).await
     }
+
+    /// Checks a magic code and returns only the user (the older form of
+    /// [`Auth::check_magic_code`], kept for parity with the official SDK).
+    pub async fn verify_magic_code(&self, email: &str, code: &str) -> Result<User, Error> {
+        Ok(self.check_magic_code(email, code, None).await?.user)
+    }
+
+    /// The signed-in user of a web request, from its `Cookie` header: reads the
+    /// `instant_user_<app id>` cookie that Instant's client SDKs set, and (unless `validate` is
+    /// false) checks its refresh token with [`Auth::verify_token`]. `None` when there is no such
+    /// cookie or it holds no refresh token.
+    pub async fn get_user_from_cookie(
+        &self,
+        cookie_header: &str,
+        validate: bool,
+    ) -> Result<Option<User>, Error> {
+        let name = format!("instant_user_{}", self.db.app_id());
+        let Some(raw) = cookie_value(cookie_header, &name) else {
+            return Ok(None);
+        };
+        let Ok(json) = serde_json::from_str::<Value>(&raw) else {
+            return Err(Error::InvalidInput(format!(
+                "the {name} cookie is not JSON"
+            )));
+        };
+        let Some(token) = json
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        else {
+            return Ok(None);
+        };
+        if validate {
+            return self.verify_token(token).await.map(Some);
+        }
+        serde_json::from_value(json.clone())
+            .map(Some)
+            .map_err(Error::decode)
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header, percent-decoded and unquoted.
+fn cookie_value(header: &str, name: &str) -> Option<String> {
+    header.split(';').find_map(|part| {
+        let (k, v) = part.split_once('=')?;
+        if k.trim() != name {
+            return None;
+        }
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .unwrap_or(v);
+        Some(percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
+        match (b.get(i), hex(i + 1), hex(i + 2)) {
+            (Some(b'%'), Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (Some(c), _, _) => {
+                out.push(*c);
+                i += 1;
+            }
+            (None, _, _) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_parsing() {
+        let h = "a=1; instant_user_app=%7B%22refresh_token%22%3A%22t1%22%7D; b=\"2\"";
+        assert_eq!(
+            cookie_value(h, "instant_user_app").as_deref(),
+            Some("{\"refresh_token\":\"t1\"}")
+        );
+        assert_eq!(cookie_value(h, "b").as_deref(), Some("2"));
+        assert_eq!(cookie_value(h, "c"), None);
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%e2%9c%93 ok"), "✓ ok");
+    }
 }

@@ -301,4 +301,33 @@ impl Storage {
         let a: Data<String> = self.db.call_decode(call).await?;
         Ok(a.data)
     }
+
+    /// Uploads through a single-use signed URL (the older two-step flow of the official SDK):
+    /// asks for the URL (`POST /admin/storage/signed-upload-url`, admin only), then `PUT`s the
+    /// bytes there without credentials. Returns whether the second request succeeded (2xx).
+    pub async fn upload_with_signed_url(
+        &self,
+        path: &str,
+        bytes: impl Into<Bytes>,
+        content_type: Option<&str>,
+    ) -> Result<bool, Error> {
+        let call = Call::new(
+            Method::POST,
+            "/admin/storage/signed-upload-url",
+            AuthMode::Admin,
+        )
+        .json(&json!({ "app_id": self.db.app_id(), "filename": path }))?;
+        let a: Data<String> = self.db.call_decode(call).await?;
+        let url = reqwest::Url::parse(&a.data)
+            .map_err(|e| Error::decode(format!("bad signed upload URL: {e}")))?;
+        let mut rb = self.db.inner.http.put(url).body(bytes.into());
+        if let Some(ct) = content_type.filter(|c| !c.is_empty()) {
+            rb = rb.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        if let Some(t) = self.db.inner.timeout {
+            rb = rb.timeout(t);
+        }
+        let resp = rb.send().await.map_err(|e| Error::transport(&e, None))?;
+        Ok(resp.status().is_success())
+    }
 }

@@ -91,6 +91,16 @@ for (const o of script.ops) {
     case 'checkMagicCode':
       await c.auth.checkMagicCode(o.email, o.code, o.extraFields ? { extraFields: o.extraFields } : undefined);
       break;
+    case 'verifyMagicCode':
+      await c.auth.verifyMagicCode(o.email, o.code);
+      break;
+    case 'userFromCookie': {
+      const user = await c.auth.getUserFromRequest(
+        new Request('http://localhost/', { headers: { cookie: o.cookie } }),
+      );
+      if (!user) throw new Error('no user from cookie');
+      break;
+    }
     case 'auth-on-scoped':
       await c.auth.createToken({ email: o.email });
       break;
@@ -107,6 +117,15 @@ for (const o of script.ops) {
     case 'deleteMany':
       await c.storage.deleteMany(o.paths);
       break;
+    case 'uploadSigned': {
+      const ok = await c.storage.upload(
+        o.path,
+        Buffer.from(o.bytes),
+        o.contentType ? { contentType: o.contentType } : {},
+      );
+      if (!ok) throw new Error('signed upload failed');
+      break;
+    }
     case 'listFiles':
       await c.storage.list();
       break;

@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use instant_admin::{
-    AsUser, ChunkOptions, Config, DebugQueryOptions, DebugTransactOptions, Error, FileOptions, Instant,
-    Lookup, QueryOptions, Step, TokenFor, UploadSource, UserRef,
+    AsUser, ChunkOptions, Config, DebugQueryOptions, DebugTransactOptions, Error, FileOptions,
+    Instant, Lookup, QueryOptions, Step, TokenFor, UploadSource, UserRef,
 };
 use instant_local::LocalServer;
 use serde_json::{json, Value};
 
 fn start() -> (LocalServer, Instant) {
     let srv = LocalServer::start(instant_local::Config::default()).expect("instant-local starts");
-    let db = Instant::new(Config::new(srv.app_id(), srv.admin_token()).api_uri(srv.base_url())).unwrap();
+    let db =
+        Instant::new(Config::new(srv.app_id(), srv.admin_token()).api_uri(srv.base_url())).unwrap();
     (srv, db)
 }
 
@@ -70,14 +71,20 @@ async fn queries_and_transactions() {
         .unwrap_err();
     assert!(matches!(e, Error::ValidationFailed(_)), "{e:?}");
     // A create of an existing entity fails too.
-    let e = db.transact(Step::create("todos", &t1, json!({}))).await.unwrap_err();
+    let e = db
+        .transact(Step::create("todos", &t1, json!({})))
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(400), "{e:?}");
 
     // Steps as raw JSON, with a query that is not an object refused before sending.
     db.transact(json!([["update", "goals", instant_admin::id(), {"title": "raw"}]]))
         .await
         .unwrap();
-    assert!(matches!(db.query(json!([1])).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        db.query(json!([1])).await,
+        Err(Error::InvalidInput(_))
+    ));
     let e = db.query(json!({"goals": {"todos": []}})).await.unwrap_err();
     assert!(matches!(e, Error::ValidationFailed(_)), "{e:?}");
 }
@@ -94,9 +101,21 @@ async fn lookups_in_entity_and_link_position() {
     .await
     .unwrap();
     db.transact([
-        Step::update("users", Lookup::new("handle", "stopa"), json!({"name": "Stepan"})),
-        Step::update("tasks", Lookup::new("slug", "task-a"), json!({"title": "A"})),
-        Step::link("users", Lookup::new("handle", "stopa"), json!({"tasks": Lookup::new("slug", "task-a")})),
+        Step::update(
+            "users",
+            Lookup::new("handle", "stopa"),
+            json!({"name": "Stepan"}),
+        ),
+        Step::update(
+            "tasks",
+            Lookup::new("slug", "task-a"),
+            json!({"title": "A"}),
+        ),
+        Step::link(
+            "users",
+            Lookup::new("handle", "stopa"),
+            json!({"tasks": Lookup::new("slug", "task-a")}),
+        ),
     ])
     .await
     .unwrap();
@@ -106,7 +125,9 @@ async fn lookups_in_entity_and_link_position() {
         .unwrap();
     assert_eq!(v["users"][0]["name"], "Stepan");
     assert_eq!(v["users"][0]["tasks"][0]["slug"], "task-a");
-    db.transact(Step::delete("users", Lookup::new("handle", "stopa"))).await.unwrap();
+    db.transact(Step::delete("users", Lookup::new("handle", "stopa")))
+        .await
+        .unwrap();
     let v = db.query(json!({"users": {}})).await.unwrap();
     assert_eq!(v["users"], json!([]));
 }
@@ -119,7 +140,10 @@ async fn auth_users_and_impersonation() {
     let user = auth.verify_token(&token).await.unwrap();
     assert_eq!(user.email.as_deref(), Some("alyssa@example.com"));
     let uid = instant_admin::id();
-    let by_id = auth.create_token_for(TokenFor::Id(uid.clone())).await.unwrap();
+    let by_id = auth
+        .create_token_for(TokenFor::Id(uid.clone()))
+        .await
+        .unwrap();
     assert_eq!(by_id.user.id, uid);
     assert!(by_id.created);
 
@@ -131,7 +155,35 @@ async fn auth_users_and_impersonation() {
         let u = auth.get_user(r).await.unwrap().expect("user exists");
         assert_eq!(u.id, user.id);
     }
-    assert_eq!(auth.get_user(UserRef::Email("nobody@example.com".into())).await.unwrap(), None);
+    assert_eq!(
+        auth.get_user(UserRef::Email("nobody@example.com".into()))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // The user of a web request, from Instant's cookie.
+    let cookie = format!(
+        "x=1; instant_user_{}={}",
+        srv.app_id(),
+        json!({"refresh_token": token, "id": user.id})
+            .to_string()
+            .replace('"', "%22")
+    );
+    let from_cookie = auth.get_user_from_cookie(&cookie, true).await.unwrap();
+    assert_eq!(from_cookie.map(|u| u.id), Some(user.id.clone()));
+    assert_eq!(auth.get_user_from_cookie("x=1", true).await.unwrap(), None);
+    let code = auth
+        .generate_magic_code("alyssa@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        auth.verify_magic_code("alyssa@example.com", &code)
+            .await
+            .unwrap()
+            .id,
+        user.id
+    );
 
     // Impersonation: by token and guest need no admin token.
     let no_admin = Instant::new(Config {
@@ -140,11 +192,25 @@ async fn auth_users_and_impersonation() {
         api_uri: Some(srv.base_url().to_owned()),
     })
     .unwrap();
-    no_admin.as_user(AsUser::Token(token.clone())).query(json!({"goals": {}})).await.unwrap();
-    no_admin.as_user(AsUser::Guest).query(json!({"goals": {}})).await.unwrap();
-    assert!(matches!(no_admin.query(json!({"goals": {}})).await, Err(Error::Config(_))));
+    no_admin
+        .as_user(AsUser::Token(token.clone()))
+        .query(json!({"goals": {}}))
+        .await
+        .unwrap();
+    no_admin
+        .as_user(AsUser::Guest)
+        .query(json!({"goals": {}}))
+        .await
+        .unwrap();
+    assert!(matches!(
+        no_admin.query(json!({"goals": {}})).await,
+        Err(Error::Config(_))
+    ));
     db.as_user(AsUser::Email("alyssa@example.com".into()))
-        .query_with(json!({"goals": {}}), QueryOptions::new().rule_params(json!({"x": 1})))
+        .query_with(
+            json!({"goals": {}}),
+            QueryOptions::new().rule_params(json!({"x": 1})),
+        )
         .await
         .unwrap();
     let e = db
@@ -164,41 +230,67 @@ async fn auth_users_and_impersonation() {
     // Debug endpoints need impersonation.
     let as_alyssa = db.as_user(AsUser::Email("alyssa@example.com".into()));
     let dq = as_alyssa
-        .debug_query(json!({"goals": {}}), DebugQueryOptions::new().rules(json!({"goals": {"allow": {"view": "true"}}})))
+        .debug_query(
+            json!({"goals": {}}),
+            DebugQueryOptions::new().rules(json!({"goals": {"allow": {"view": "true"}}})),
+        )
         .await
         .unwrap();
     assert!(dq.result.get("goals").is_some());
     let dt = as_alyssa
         .debug_transact(
             Step::update("goals", instant_admin::id(), json!({"title": "t"})),
-            DebugTransactOptions::new().rules(json!({"goals": {"allow": {"update": "false", "create": "false"}}})),
+            DebugTransactOptions::new()
+                .rules(json!({"goals": {"allow": {"update": "false", "create": "false"}}})),
         )
         .await
         .unwrap();
     assert!(!dt.committed);
-    let e = db.debug_query(json!({"goals": {}}), DebugQueryOptions::new()).await.unwrap_err();
+    let e = db
+        .debug_query(json!({"goals": {}}), DebugQueryOptions::new())
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::ValidationFailed(_)), "{e:?}");
 
     // Magic codes.
     let code = auth.generate_magic_code("bob@example.com").await.unwrap();
     assert_eq!(code.len(), 6);
-    let signed = auth.check_magic_code("bob@example.com", &code, None).await.unwrap();
+    let signed = auth
+        .check_magic_code("bob@example.com", &code, None)
+        .await
+        .unwrap();
     assert!(signed.created);
     assert!(signed.refresh_token().is_ok());
     let sent = auth.send_magic_code("bob@example.com").await.unwrap();
-    assert_eq!(srv.last_magic_code(srv.app_id(), "bob@example.com").as_deref(), Some(sent.as_str()));
-    let e = auth.check_magic_code("bob@example.com", "000000", None).await;
+    assert_eq!(
+        srv.last_magic_code(srv.app_id(), "bob@example.com")
+            .as_deref(),
+        Some(sent.as_str())
+    );
+    let e = auth
+        .check_magic_code("bob@example.com", "000000", None)
+        .await;
     assert!(e.is_err() || sent == "000000");
 
     // Sign out and delete.
-    auth.sign_out(UserRef::RefreshToken(token.clone())).await.unwrap();
-    assert!(matches!(auth.verify_token(&token).await, Err(Error::RecordNotFound(_))));
-    auth.sign_out(UserRef::Email("bob@example.com".into())).await.unwrap();
+    auth.sign_out(UserRef::RefreshToken(token.clone()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        auth.verify_token(&token).await,
+        Err(Error::RecordNotFound(_))
+    ));
+    auth.sign_out(UserRef::Email("bob@example.com".into()))
+        .await
+        .unwrap();
     auth.sign_out(UserRef::Id(uid.clone())).await.unwrap();
     let deleted = auth.delete_user(UserRef::Id(uid.clone())).await.unwrap();
     assert_eq!(deleted.map(|u| u.id), Some(uid.clone()));
     assert_eq!(auth.delete_user(UserRef::Id(uid)).await.unwrap(), None);
-    let deleted = auth.delete_user(UserRef::Email("alyssa@example.com".into())).await.unwrap();
+    let deleted = auth
+        .delete_user(UserRef::Email("alyssa@example.com".into()))
+        .await
+        .unwrap();
     assert!(deleted.is_some());
 }
 
@@ -207,7 +299,11 @@ async fn storage_and_presence() {
     let (_srv, db) = start();
     let st = db.storage();
     let a = st
-        .upload_file("docs/a.txt", b"hello".as_slice(), FileOptions::new().content_type("text/plain"))
+        .upload_file(
+            "docs/a.txt",
+            b"hello".as_slice(),
+            FileOptions::new().content_type("text/plain"),
+        )
         .await
         .unwrap();
     assert!(!a.id.is_empty());
@@ -215,19 +311,42 @@ async fn storage_and_presence() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("b.bin");
     std::fs::write(&path, [1u8, 2, 3]).unwrap();
-    st.upload_file("docs/b.bin", UploadSource::path(&path), FileOptions::new()).await.unwrap();
-    st.upload_file("docs/c.txt", UploadSource::reader(&b"reader"[..], 6), FileOptions::new())
+    st.upload_file("docs/b.bin", UploadSource::path(&path), FileOptions::new())
         .await
         .unwrap();
+    st.upload_file(
+        "docs/c.txt",
+        UploadSource::reader(&b"reader"[..], 6),
+        FileOptions::new(),
+    )
+    .await
+    .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(st
+        .upload_with_signed_url("docs/d.txt", b"signed".to_vec(), Some("text/plain"))
+        .await
+        .unwrap());
+    assert!(st.delete("docs/d.txt").await.unwrap().is_some());
 
-    let mut paths: Vec<String> = st.list().await.unwrap().into_iter().filter_map(|f| f.path).collect();
+    let mut paths: Vec<String> = st
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|f| f.path)
+        .collect();
     paths.sort();
     assert_eq!(paths, ["docs/a.txt", "docs/b.bin", "docs/c.txt"]);
     let url = st.download_url("docs/a.txt").await.unwrap();
     assert!(url.starts_with("http"), "{url}");
     assert_eq!(st.delete("docs/a.txt").await.unwrap(), Some(a.id));
-    assert_eq!(st.delete_many(&["docs/b.bin", "docs/c.txt"]).await.unwrap().len(), 2);
+    assert_eq!(
+        st.delete_many(&["docs/b.bin", "docs/c.txt"])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert!(st.list().await.unwrap().is_empty());
 
     let e = db
@@ -238,20 +357,37 @@ async fn storage_and_presence() {
         .unwrap_err();
     assert!(matches!(e, Error::PermissionDenied(_)), "{e:?}");
 
-    assert!(db.rooms().get_presence("chat", "room-1").await.unwrap().is_empty());
+    assert!(db
+        .rooms()
+        .get_presence("chat", "room-1")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_query_sees_changes() {
     let (_srv, db) = start();
     let mut sub = db.subscribe_query(json!({"goals": {}}));
-    let first = tokio::time::timeout(Duration::from_secs(20), sub.next()).await.unwrap().unwrap().unwrap();
-    assert_eq!(first.data["goals"], json!([]));
-    db.transact(Step::update("goals", instant_admin::id(), json!({"title": "live"})))
+    let first = tokio::time::timeout(Duration::from_secs(20), sub.next())
         .await
+        .unwrap()
+        .unwrap()
         .unwrap();
+    assert_eq!(first.data["goals"], json!([]));
+    db.transact(Step::update(
+        "goals",
+        instant_admin::id(),
+        json!({"title": "live"}),
+    ))
+    .await
+    .unwrap();
     loop {
-        let ev = tokio::time::timeout(Duration::from_secs(20), sub.next()).await.unwrap().unwrap().unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(20), sub.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         if titles(&ev.data, "goals") == ["live"] {
             break;
         }

@@ -56,7 +56,7 @@ fn user() -> Value {
 }
 
 /// A plausible 200 answer for each route.
-pub fn answer(method: &Method, path: &str) -> Value {
+pub fn answer(method: &Method, path: &str, host: &str) -> Value {
     match (method.as_str(), path) {
         (_, "/admin/query") => {
             json!({"goals": [{"id": "8aa64e4c-64f9-472e-8a61-3fa28870e6cb", "title": "Get fit"}], "$files": []})
@@ -84,6 +84,10 @@ pub fn answer(method: &Method, path: &str) -> Value {
         ("GET", "/admin/storage/files") => {
             json!({"data": [{"key": "k", "name": "photos/demo.png", "size": 5, "etag": null, "last_modified": null}]})
         }
+        (_, "/admin/storage/signed-upload-url") => {
+            json!({"data": format!("http://{host}/storage/u1/consume-upload-url")})
+        }
+        (_, "/storage/u1/consume-upload-url") => json!({"data": {"id": "f9"}}),
         (_, "/admin/storage/signed-download-url") => {
             json!({"data": "https://files.example.com/signed"})
         }
@@ -116,7 +120,8 @@ pub fn record(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> R
             })
         })
         .collect();
-    if uri.path() == "/admin/storage/upload" {
+    let raw_body = uri.path() == "/admin/storage/upload" || uri.path().starts_with("/storage/");
+    if raw_body {
         if let Some(v) = headers.get("content-length") {
             hs.push((
                 "content-length".into(),
@@ -124,7 +129,7 @@ pub fn record(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> R
             ));
         }
     }
-    let body = if uri.path() == "/admin/storage/upload" {
+    let body = if raw_body {
         json!({"raw": body})
     } else if body.is_empty() {
         Value::Null
@@ -197,7 +202,11 @@ async fn handle(
             .body(Body::from_stream(stream))
             .unwrap();
     }
-    let body = answer(&method, uri.path());
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let body = answer(&method, uri.path(), host);
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")
