@@ -27,7 +27,7 @@ pub struct At<'a> {
 #[derive(Debug, Clone)]
 pub struct Entry<'a> {
     /// The key.
-    pub key: String,
+    pub key: &'a str,
     /// The module and span of the key (of its last definition).
     pub key_m: ModId,
     /// Where the key is.
@@ -143,6 +143,11 @@ impl Loader {
         }
     }
 
+    /// The source text at `span` of module `m`.
+    pub fn text(&self, m: ModId, span: Span) -> &str {
+        self.modules.get(m).map_or("", |md| md.text(span))
+    }
+
     /// The model location of `span` in module `m`.
     pub fn loc(&self, m: ModId, span: Span) -> Option<crate::model::Loc> {
         self.modules.get(m).map(|md| md.loc(span.start))
@@ -228,13 +233,16 @@ impl Loader {
                 break;
             }
             match at.e {
-                Expr::Ident(name, span) => {
+                Expr::Ident(span) => {
+                    let name = self.text(at.m, *span);
                     at = self.ident(at.m, name, (at.m, *span), depth + 1)?;
                 }
                 Expr::Opaque(msg, span) => return Err(self.err(at.m, *span, msg.clone())),
-                Expr::Member(obj, prop, span) => {
+                Expr::Member(obj, given, span) => {
+                    let prop = self.modules.get(at.m).map_or("", |md| md.name(given, *span));
                     // namespace import member
-                    if let Expr::Ident(n, _) = obj.as_ref() {
+                    if let Expr::Ident(nspan) = obj.as_ref() {
+                        let n = self.text(at.m, *nspan);
                         if let Some(md) = self.modules.get(at.m) {
                             if !md.consts.contains_key(n) {
                                 if let Some(imp) = md.imports.get(n) {
@@ -305,17 +313,19 @@ impl Loader {
     /// which one and whether rooms were attached with `withRoomSchema`.
     pub fn schema_call_kind(&self, at: At<'_>) -> Option<(&'static str, bool)> {
         let Expr::Call { callee, .. } = at.e else { return None };
-        let Expr::Member(obj, name, _) = callee.as_ref() else { return None };
+        let Expr::Member(obj, given, nspan) = callee.as_ref() else { return None };
+        let name = self.modules.get(at.m)?.name(given, *nspan);
         if name == "withRoomSchema" {
             let inner = self.resolve(At { m: at.m, e: obj }).ok()?;
             return self.schema_call_kind(inner).map(|(k, _)| (k, true));
         }
-        let Expr::Ident(base, _) = obj.as_ref() else { return None };
+        let Expr::Ident(bspan) = obj.as_ref() else { return None };
         let md = self.modules.get(at.m)?;
+        let base = md.text(*bspan);
         if !md.is_i(base) {
             return None;
         }
-        match name.as_str() {
+        match name {
             "schema" => Some(("schema", false)),
             "graph" => Some(("graph", false)),
             _ => None,
@@ -340,27 +350,45 @@ impl Loader {
             ));
         };
         let mut out: Vec<Entry<'a>> = Vec::with_capacity(members.len());
-        let mut literal_keys: HashMap<&str, Span> = HashMap::new();
+        // key -> (index in `out`, defined by a property of this very literal)
+        let mut index: HashMap<&'a str, (usize, bool)> = HashMap::with_capacity(members.len());
         for mem in members {
             match mem {
                 Member::Prop { key, key_span, value } => {
-                    if let Some(prev) = literal_keys.insert(key.as_str(), *key_span) {
-                        let line = self.modules.get(r.m).map_or(0, |md| md.loc(prev.start).line);
-                        return Err(self.err(
-                            r.m,
-                            *key_span,
-                            format!("duplicate key `{key}` (first defined at line {line})"),
-                        ));
+                    let key: &'a str = match self.modules.get(r.m) {
+                        Some(md) => md.name(key, *key_span),
+                        None => "",
+                    };
+                    let ent = Entry {
+                        key,
+                        key_m: r.m,
+                        key_span: *key_span,
+                        value: At { m: r.m, e: value },
+                    };
+                    match index.get(key).copied() {
+                        Some((_, true)) => {
+                            let prev = out
+                                .iter()
+                                .find(|e| e.key == key)
+                                .map_or(*key_span, |e| e.key_span);
+                            let line = self.modules.get(r.m).map_or(0, |md| md.loc(prev.start).line);
+                            return Err(self.err(
+                                r.m,
+                                *key_span,
+                                format!("duplicate key `{key}` (first defined at line {line})"),
+                            ));
+                        }
+                        Some((i, false)) => {
+                            if let Some(slot) = out.get_mut(i) {
+                                *slot = ent;
+                            }
+                            index.insert(key, (i, true));
+                        }
+                        None => {
+                            index.insert(key, (out.len(), true));
+                            out.push(ent);
+                        }
                     }
-                    push_entry(
-                        &mut out,
-                        Entry {
-                            key: key.clone(),
-                            key_m: r.m,
-                            key_span: *key_span,
-                            value: At { m: r.m, e: value },
-                        },
-                    );
                 }
                 Member::Spread(e) => {
                     let inner = self.resolve_depth(At { m: r.m, e }, depth + 1)?;
@@ -368,7 +396,18 @@ impl Loader {
                         continue;
                     }
                     for ent in self.entries_depth(inner, depth + 1)? {
-                        push_entry(&mut out, ent);
+                        match index.get(ent.key).copied() {
+                            Some((i, _)) => {
+                                index.insert(ent.key, (i, false));
+                                if let Some(slot) = out.get_mut(i) {
+                                    *slot = ent;
+                                }
+                            }
+                            None => {
+                                index.insert(ent.key, (out.len(), false));
+                                out.push(ent);
+                            }
+                        }
                     }
                 }
             }
@@ -417,14 +456,6 @@ impl Loader {
             }
         }
         Some(out)
-    }
-}
-
-fn push_entry<'a>(out: &mut Vec<Entry<'a>>, ent: Entry<'a>) {
-    if let Some(slot) = out.iter_mut().find(|e| e.key == ent.key) {
-        *slot = ent;
-    } else {
-        out.push(ent);
     }
 }
 

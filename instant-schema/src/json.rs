@@ -12,13 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn attr_json(a: &Attr) -> Value {
-    json!({
-        "valueType": a.value_type.json_name(),
-        "required": a.required,
-        "isIndexed": a.indexed,
-        "config": { "indexed": a.indexed, "unique": a.unique },
-        "metadata": {},
-    })
+    let mut config = Map::new();
+    config.insert("indexed".into(), Value::Bool(a.indexed));
+    config.insert("unique".into(), Value::Bool(a.unique));
+    let mut m = Map::new();
+    m.insert("valueType".into(), Value::String(a.value_type.json_name().into()));
+    m.insert("required".into(), Value::Bool(a.required));
+    m.insert("isIndexed".into(), Value::Bool(a.indexed));
+    m.insert("config".into(), Value::Object(config));
+    m.insert("metadata".into(), Value::Object(Map::new()));
+    Value::Object(m)
 }
 
 fn entity_json(e: &Entity, links: Map<String, Value>) -> Value {
@@ -117,7 +120,9 @@ impl JsonLocator {
         for key in path {
             let next = match e {
                 Expr::Obj(members, _) => members.iter().rev().find_map(|mem| match mem {
-                    Member::Prop { key: k, key_span, value } if k == key => Some((*key_span, value)),
+                    Member::Prop { key: k, key_span, value } if m.name(k, *key_span) == key => {
+                        Some((*key_span, value))
+                    }
                     _ => None,
                 }),
                 Expr::Arr(items, _) => key.parse::<usize>().ok().and_then(|i| items.get(i)).map(|v| (v.span(), v)),

@@ -63,10 +63,11 @@ pub enum Expr {
     Null(Span),
     /// `undefined`
     Undefined(Span),
-    /// A name.
-    Ident(String, Span),
-    /// `obj.name`; the span is the property name's.
-    Member(Box<Expr>, String, Span),
+    /// A name (its text is the source at the span).
+    Ident(Span),
+    /// `obj.name`; the span is the property name's; the name is the source text at the span
+    /// unless given (`obj["quoted"]`).
+    Member(Box<Expr>, Option<String>, Span),
     /// `callee<T>(args)`; the span covers the whole call.
     Call {
         /// The function.
@@ -95,7 +96,7 @@ impl Expr {
             | Expr::Bool(_, s)
             | Expr::Null(s)
             | Expr::Undefined(s)
-            | Expr::Ident(_, s)
+            | Expr::Ident(s)
             | Expr::Member(_, _, s)
             | Expr::Concat(_, _, s)
             | Expr::Opaque(_, s) => *s,
@@ -109,8 +110,8 @@ impl Expr {
 pub enum Member {
     /// `key: value` (or shorthand `key`).
     Prop {
-        /// The key, unquoted.
-        key: String,
+        /// The key when it differs from the source text at `key_span` (quoted or numeric keys).
+        key: Option<String>,
         /// Where the key is.
         key_span: Span,
         /// The value.
@@ -198,6 +199,19 @@ impl Module {
             file: self.path.clone(),
             line: u32::try_from(line).unwrap_or(u32::MAX),
             col: u32::try_from(col).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The source text at `span`.
+    pub fn text(&self, span: Span) -> &str {
+        self.src.get(span.start..span.end).unwrap_or("")
+    }
+
+    /// The name of a member access or object key: `given`, else the source text at `span`.
+    pub fn name<'a>(&'a self, given: &'a Option<String>, span: Span) -> &'a str {
+        match given {
+            Some(s) => s.as_str(),
+            None => self.text(span),
         }
     }
 
@@ -1038,7 +1052,8 @@ impl<'s> Parser<'s> {
                     };
                     let span = self.cur_span();
                     self.pos += 1;
-                    e = Expr::Member(Box::new(e), name.to_string(), span);
+                    let _ = name;
+                    e = Expr::Member(Box::new(e), None, span);
                 }
                 Tok::Punct("<") => {
                     let open = self.pos;
@@ -1094,7 +1109,7 @@ impl<'s> Parser<'s> {
                         ));
                     }
                     self.pos += 1;
-                    e = Expr::Member(Box::new(e), key, span);
+                    e = Expr::Member(Box::new(e), Some(key), span);
                 }
                 Tok::Punct("!") if !nl && !self.is_punct(1, "=") && !self.is_punct(1, "==") => {
                     self.pos += 1;
@@ -1239,7 +1254,7 @@ impl<'s> Parser<'s> {
                         if self.is_punct(0, "=>") {
                             return Err(("arrow functions are not supported".into(), self.cur_span()));
                         }
-                        Ok(Expr::Ident(name.to_string(), span))
+                        Ok(Expr::Ident(span))
                     }
                 }
             }
@@ -1272,9 +1287,9 @@ impl<'s> Parser<'s> {
                 members.push(Member::Spread(self.expr()?));
             } else {
                 let key = match &t.kind {
-                    Tok::Ident => self.text(&t).to_string(),
-                    Tok::Str(s) => s.clone(),
-                    Tok::Num(n) => js_number_key(*n),
+                    Tok::Ident => None,
+                    Tok::Str(s) => Some(s.clone()),
+                    Tok::Num(n) => Some(js_number_key(*n)),
                     Tok::Punct("[") => {
                         self.pos += 1;
                         let k = match self.peek().map(|t| t.kind.clone()) {
@@ -1290,7 +1305,7 @@ impl<'s> Parser<'s> {
                         if !self.is_punct(0, "]") {
                             return Err(("expected `]` after the computed key".into(), self.cur_span()));
                         }
-                        k
+                        Some(k)
                     }
                     _ => {
                         return Err((
@@ -1301,7 +1316,7 @@ impl<'s> Parser<'s> {
                 };
                 self.pos += 1;
                 if matches!(t.kind, Tok::Ident)
-                    && matches!(key.as_str(), "get" | "set" | "async")
+                    && matches!(self.text(&t), "get" | "set" | "async")
                     && self.ident_at(0).is_some()
                 {
                     return Err(("getters, setters and methods are not supported".into(), kspan));
@@ -1316,12 +1331,16 @@ impl<'s> Parser<'s> {
                     if !matches!(t.kind, Tok::Ident) {
                         return Err((format!("expected `:` after the key, found {}", self.describe_cur()), self.cur_span()));
                     }
-                    Expr::Ident(key.clone(), kspan)
+                    Expr::Ident(kspan)
                 } else if self.is_punct(0, "(") || self.is_punct(0, "<") {
                     return Err(("methods are not supported in object literals".into(), kspan));
                 } else {
                     return Err((
-                        format!("expected `:` after the key `{key}`, found {}", self.describe_cur()),
+                        format!(
+                            "expected `:` after the key `{}`, found {}",
+                            key.as_deref().unwrap_or(self.text(&t)),
+                            self.describe_cur()
+                        ),
                         self.cur_span(),
                     ));
                 };

@@ -92,17 +92,20 @@ impl<'a> Reader<'a> {
         loop {
             match e {
                 Expr::Call { callee, type_args, args, .. } => {
-                    let Expr::Member(obj, name, span) = callee.as_ref() else { return None };
+                    let Expr::Member(obj, given, span) = callee.as_ref() else { return None };
+                    let name = self.l.module(at.m)?.name(given, *span);
                     segs.push(Seg { m: at.m, name, span: *span, type_args: type_args.as_ref(), args, called: true });
                     e = obj;
                 }
-                Expr::Member(obj, name, span) => {
+                Expr::Member(obj, given, span) => {
+                    let name = self.l.module(at.m)?.name(given, *span);
                     segs.push(Seg { m: at.m, name, span: *span, type_args: None, args: &[], called: false });
                     e = obj;
                 }
-                Expr::Ident(name, span) => {
+                Expr::Ident(span) => {
                     segs.reverse();
                     let md = self.l.module(at.m)?;
+                    let name = md.text(*span);
                     if md.is_i(name) {
                         return Some((at.m, name, *span, segs));
                     }
@@ -185,9 +188,10 @@ impl<'a> Reader<'a> {
 
     fn reject_lookalike(&self, r: At<'a>) -> Result<(), Error> {
         if let Expr::Call { callee, .. } = r.e {
+            let text = |span: Span| self.l.text(r.m, span);
             match callee.as_ref() {
-                Expr::Ident(n, span) if n == "defineSchema" => return Err(self.err(r.m, *span, LOOKALIKE)),
-                Expr::Member(_, n, span) if n == "namespace" || n == "room" => {
+                Expr::Ident(span) if text(*span) == "defineSchema" => return Err(self.err(r.m, *span, LOOKALIKE)),
+                Expr::Member(_, n, span) if matches!(n.as_deref().unwrap_or(text(*span)), "namespace" | "room") => {
                     return Err(self.err(r.m, *span, LOOKALIKE))
                 }
                 _ => {}
@@ -213,7 +217,9 @@ impl<'a> Reader<'a> {
                     call = l.resolve(At { m: root.m, e: obj })?;
                     while let Expr::Call { callee, .. } = call.e {
                         match callee.as_ref() {
-                            Expr::Member(o, n, _) if n == "withRoomSchema" => call = l.resolve(At { m: call.m, e: o })?,
+                            Expr::Member(o, n, nspan) if n.as_deref().unwrap_or(l.text(call.m, *nspan)) == "withRoomSchema" => {
+                                call = l.resolve(At { m: call.m, e: o })?
+                            }
                             _ => break,
                         }
                     }
@@ -233,7 +239,7 @@ impl<'a> Reader<'a> {
                 let mut links = None;
                 let mut rooms = None;
                 for ent in l.entries(At { m: call.m, e: obj })? {
-                    match ent.key.as_str() {
+                    match ent.key {
                         "entities" => entities = Some(ent.value),
                         "links" => links = Some(ent.value),
                         "rooms" => rooms = Some(ent.value),
@@ -287,9 +293,9 @@ impl<'a> Reader<'a> {
     fn entities(&mut self, at: At<'a>) -> Result<IndexMap<String, Entity>, Error> {
         let mut out = IndexMap::new();
         for ent in self.l.entries(at)? {
-            self.locs.insert(Target::Entity(ent.key.clone()), (ent.key_m, ent.key_span));
+            self.locs.insert(Target::Entity(ent.key.to_string()), (ent.key_m, ent.key_span));
             let entity = self.entity(ent.value, &ent.key, ent.key_m, ent.key_span)?;
-            out.insert(ent.key, entity);
+            out.insert(ent.key.to_string(), entity);
         }
         Ok(out)
     }
@@ -316,11 +322,14 @@ impl<'a> Reader<'a> {
         };
         let mut attrs = IndexMap::new();
         for ent in self.l.entries(At { m: first.m, e: attrs_obj })? {
-            self.locs.insert(Target::Attr(name.to_string(), ent.key.clone()), (ent.key_m, ent.key_span));
+            if name.starts_with('$') {
+                // only system namespaces have attribute-level checks
+                self.locs.insert(Target::Attr(name.to_string(), ent.key.to_string()), (ent.key_m, ent.key_span));
+            }
             let attr = self.attr(ent.value, &ent.key)?;
             let mut attr = attr;
             attr.loc = self.l.loc(ent.key_m, ent.key_span);
-            attrs.insert(ent.key, attr);
+            attrs.insert(ent.key.to_string(), attr);
         }
         Ok(Entity { attrs, loc: self.l.loc(key_m, key_span) })
     }
@@ -398,11 +407,11 @@ impl<'a> Reader<'a> {
     fn links(&mut self, at: At<'a>) -> Result<IndexMap<String, Link>, Error> {
         let mut out = IndexMap::new();
         for ent in self.l.entries(at)? {
-            self.locs.insert(Target::Link(ent.key.clone()), (ent.key_m, ent.key_span));
+            self.locs.insert(Target::Link(ent.key.to_string()), (ent.key_m, ent.key_span));
             let mut forward = None;
             let mut reverse = None;
             for side in self.l.entries(ent.value)? {
-                match side.key.as_str() {
+                match side.key {
                     "forward" => forward = Some(self.link_side(side.value, &ent.key, true)?),
                     "reverse" => reverse = Some(self.link_side(side.value, &ent.key, false)?),
                     other => self.warn(side.key_m, side.key_span, format!("unknown key `{other}` in link `{}` is ignored (expected forward and reverse)", ent.key)),
@@ -410,10 +419,10 @@ impl<'a> Reader<'a> {
             }
             let r = self.l.resolve(ent.value)?;
             let (Some(forward), Some(reverse)) = (forward, reverse) else {
-                let missing = if self.locs.contains_key(&Target::Side(ent.key.clone(), true)) { "reverse" } else { "forward" };
+                let missing = if self.locs.contains_key(&Target::Side(ent.key.to_string(), true)) { "reverse" } else { "forward" };
                 return Err(self.err(r.m, r.e.span(), format!("link `{}` has no `{missing}` side", ent.key)));
             };
-            out.insert(ent.key.clone(), Link { forward, reverse, loc: self.l.loc(ent.key_m, ent.key_span) });
+            out.insert(ent.key.to_string(), Link { forward, reverse, loc: self.l.loc(ent.key_m, ent.key_span) });
         }
         Ok(out)
     }
@@ -433,7 +442,7 @@ impl<'a> Reader<'a> {
             if matches!(v.e, Expr::Undefined(_)) {
                 continue;
             }
-            let key = f.key.as_str();
+            let key = f.key;
             let tgt = |k: &str| Target::SideKey(link.to_string(), forward, k.to_string());
             match key {
                 "on" | "label" | "has" | "onDelete" => {
@@ -490,13 +499,13 @@ impl<'a> Reader<'a> {
             let mut presence = None;
             let mut topics = None;
             for k in self.l.entries(ent.value)? {
-                match k.key.as_str() {
+                match k.key {
                     "presence" => presence = Some(self.entity(k.value, &format!("{}.presence", ent.key), k.key_m, k.key_span)?),
                     "topics" => {
                         let mut t = IndexMap::new();
                         for tp in self.l.entries(k.value)? {
                             let e = self.entity(tp.value, &tp.key, tp.key_m, tp.key_span)?;
-                            t.insert(tp.key, e);
+                            t.insert(tp.key.to_string(), e);
                         }
                         topics = Some(t);
                     }
@@ -506,7 +515,7 @@ impl<'a> Reader<'a> {
             let Some(presence) = presence else {
                 return Err(self.err(ent.key_m, ent.key_span, format!("room `{}` has no `presence` entity", ent.key)));
             };
-            out.insert(ent.key, Room { presence, topics });
+            out.insert(ent.key.to_string(), Room { presence, topics });
         }
         Ok(out)
     }

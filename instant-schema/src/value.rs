@@ -67,7 +67,7 @@ pub fn eval(l: &Loader, at: At<'_>, mut tr: Option<&mut Tracker>) -> Result<Opti
             let mut map = Map::new();
             for ent in l.entries(r)? {
                 if let Some(t) = tr.as_deref_mut() {
-                    t.path.push(ent.key.clone());
+                    t.path.push(ent.key.to_string());
                     t.locs.insert(t.path.clone(), (ent.key_m, ent.key_span));
                 }
                 let v = eval(l, ent.value, tr.as_deref_mut());
@@ -76,10 +76,10 @@ pub fn eval(l: &Loader, at: At<'_>, mut tr: Option<&mut Tracker>) -> Result<Opti
                 }
                 match v? {
                     Some(v) => {
-                        map.insert(ent.key, v);
+                        map.insert(ent.key.to_string(), v);
                     }
                     None => {
-                        map.remove(&ent.key);
+                        map.remove(ent.key);
                     }
                 }
             }
