@@ -3,7 +3,9 @@
 //! spreads of objects.
 
 use crate::diag::{Diagnostic, Severity};
-use crate::parse::{parse_expr_file, parse_module, Expr, ImportName, Member, Module, Span, UnionPart};
+use crate::parse::{
+    parse_expr_file, parse_module, Expr, ImportName, Member, Module, Span, UnionPart,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,7 +76,11 @@ impl Loader {
                 .and_then(|md| md.path.parent().map(Path::to_path_buf))
                 .unwrap_or_default();
             for (local, source, span) in specs {
-                if !(source.starts_with("./") || source.starts_with("../") || source == "." || source == "..") {
+                if !(source.starts_with("./")
+                    || source.starts_with("../")
+                    || source == "."
+                    || source == "..")
+                {
                     continue;
                 }
                 let target = match resolve_file(&base, &source) {
@@ -154,8 +160,17 @@ impl Loader {
     }
 
     /// The export `name` of module `m` (`default` for the default export).
-    pub fn export<'a>(&'a self, m: ModId, name: &str, span_for_err: (ModId, Span), depth: usize) -> Result<At<'a>, Diagnostic> {
-        let md = self.modules.get(m).ok_or_else(|| self.err(span_for_err.0, span_for_err.1, "unknown module"))?;
+    pub fn export<'a>(
+        &'a self,
+        m: ModId,
+        name: &str,
+        span_for_err: (ModId, Span),
+        depth: usize,
+    ) -> Result<At<'a>, Diagnostic> {
+        let md = self
+            .modules
+            .get(m)
+            .ok_or_else(|| self.err(span_for_err.0, span_for_err.1, "unknown module"))?;
         if depth > MAX_DEPTH {
             return Err(self.err(span_for_err.0, span_for_err.1, "circular imports"));
         }
@@ -168,7 +183,11 @@ impl Loader {
             return self.ident(m, local, span_for_err, depth + 1);
         }
         for i in 0..md.star_exports.len() {
-            if let Some(Ok(t)) = self.targets.get(m).and_then(|t| t.get(&format!("\u{0}star:{i}"))) {
+            if let Some(Ok(t)) = self
+                .targets
+                .get(m)
+                .and_then(|t| t.get(&format!("\u{0}star:{i}")))
+            {
                 if let Ok(at) = self.export(*t, name, span_for_err, depth + 1) {
                     return Ok(at);
                 }
@@ -187,8 +206,17 @@ impl Loader {
     }
 
     /// Resolve the name `name` in module `m` to the expression it stands for.
-    fn ident<'a>(&'a self, m: ModId, name: &str, at: (ModId, Span), depth: usize) -> Result<At<'a>, Diagnostic> {
-        let md = self.modules.get(m).ok_or_else(|| self.err(at.0, at.1, "unknown module"))?;
+    fn ident<'a>(
+        &'a self,
+        m: ModId,
+        name: &str,
+        at: (ModId, Span),
+        depth: usize,
+    ) -> Result<At<'a>, Diagnostic> {
+        let md = self
+            .modules
+            .get(m)
+            .ok_or_else(|| self.err(at.0, at.1, "unknown module"))?;
         if let Some(e) = md.consts.get(name) {
             return Ok(At { m, e });
         }
@@ -239,7 +267,10 @@ impl Loader {
                 }
                 Expr::Opaque(msg, span) => return Err(self.err(at.m, *span, msg.clone())),
                 Expr::Member(obj, given, span) => {
-                    let prop = self.modules.get(at.m).map_or("", |md| md.name(given, *span));
+                    let prop = self
+                        .modules
+                        .get(at.m)
+                        .map_or("", |md| md.name(given, *span));
                     // namespace import member
                     if let Expr::Ident(nspan) = obj.as_ref() {
                         let n = self.text(at.m, *nspan);
@@ -249,7 +280,12 @@ impl Loader {
                                     if imp.name == ImportName::Namespace {
                                         match self.targets.get(at.m).and_then(|t| t.get(n)) {
                                             Some(Ok(t)) => {
-                                                at = self.export(*t, prop, (at.m, *span), depth + 1)?;
+                                                at = self.export(
+                                                    *t,
+                                                    prop,
+                                                    (at.m, *span),
+                                                    depth + 1,
+                                                )?;
                                                 continue;
                                             }
                                             Some(Err(d)) => return Err(d.clone()),
@@ -269,7 +305,13 @@ impl Loader {
         Err(self.err(at.m, at.e.span(), "circular reference"))
     }
 
-    fn member<'a>(&'a self, base: At<'a>, prop: &str, at: (ModId, Span), depth: usize) -> Result<At<'a>, Diagnostic> {
+    fn member<'a>(
+        &'a self,
+        base: At<'a>,
+        prop: &str,
+        at: (ModId, Span),
+        depth: usize,
+    ) -> Result<At<'a>, Diagnostic> {
         match base.e {
             Expr::Obj(..) => {
                 let entries = self.entries_depth(base, depth + 1)?;
@@ -278,7 +320,9 @@ impl Loader {
                     .rev()
                     .find(|e| e.key == prop)
                     .map(|e| e.value)
-                    .ok_or_else(|| self.err(at.0, at.1, format!("the object has no property `{prop}`")))
+                    .ok_or_else(|| {
+                        self.err(at.0, at.1, format!("the object has no property `{prop}`"))
+                    })
             }
             Expr::Call { args, .. } => {
                 // `someSchema.entities` / `.links` / `.rooms`
@@ -286,7 +330,8 @@ impl Loader {
                     match head {
                         "schema" => {
                             if let Some(arg) = args.first() {
-                                let obj = self.resolve_depth(At { m: base.m, e: arg }, depth + 1)?;
+                                let obj =
+                                    self.resolve_depth(At { m: base.m, e: arg }, depth + 1)?;
                                 return self.member(obj, prop, at, depth + 1);
                             }
                         }
@@ -303,7 +348,11 @@ impl Loader {
                         }
                     }
                 }
-                Err(self.err(at.0, at.1, format!("cannot read `.{prop}` of a call result")))
+                Err(self.err(
+                    at.0,
+                    at.1,
+                    format!("cannot read `.{prop}` of a call result"),
+                ))
             }
             _ => Err(self.err(at.0, at.1, format!("cannot read `.{prop}` of this value"))),
         }
@@ -312,14 +361,20 @@ impl Loader {
     /// If `at` is `i.schema(...)`/`i.graph(...)` (possibly with `.withRoomSchema()` chained),
     /// which one and whether rooms were attached with `withRoomSchema`.
     pub fn schema_call_kind(&self, at: At<'_>) -> Option<(&'static str, bool)> {
-        let Expr::Call { callee, .. } = at.e else { return None };
-        let Expr::Member(obj, given, nspan) = callee.as_ref() else { return None };
+        let Expr::Call { callee, .. } = at.e else {
+            return None;
+        };
+        let Expr::Member(obj, given, nspan) = callee.as_ref() else {
+            return None;
+        };
         let name = self.modules.get(at.m)?.name(given, *nspan);
         if name == "withRoomSchema" {
             let inner = self.resolve(At { m: at.m, e: obj }).ok()?;
             return self.schema_call_kind(inner).map(|(k, _)| (k, true));
         }
-        let Expr::Ident(bspan) = obj.as_ref() else { return None };
+        let Expr::Ident(bspan) = obj.as_ref() else {
+            return None;
+        };
         let md = self.modules.get(at.m)?;
         let base = md.text(*bspan);
         if !md.is_i(base) {
@@ -354,7 +409,11 @@ impl Loader {
         let mut index: HashMap<&'a str, (usize, bool)> = HashMap::with_capacity(members.len());
         for mem in members {
             match mem {
-                Member::Prop { key, key_span, value } => {
+                Member::Prop {
+                    key,
+                    key_span,
+                    value,
+                } => {
                     let key: &'a str = match self.modules.get(r.m) {
                         Some(md) => md.name(key, *key_span),
                         None => "",
@@ -371,7 +430,10 @@ impl Loader {
                                 .iter()
                                 .find(|e| e.key == key)
                                 .map_or(*key_span, |e| e.key_span);
-                            let line = self.modules.get(r.m).map_or(0, |md| md.loc(prev.start).line);
+                            let line = self
+                                .modules
+                                .get(r.m)
+                                .map_or(0, |md| md.loc(prev.start).line);
                             return Err(self.err(
                                 r.m,
                                 *key_span,
@@ -437,7 +499,12 @@ impl Loader {
     }
 
     /// Flatten a union's parts (resolving names) to its string literals.
-    pub fn flatten_union(&self, m: ModId, parts: &[UnionPart], depth: usize) -> Option<Vec<String>> {
+    pub fn flatten_union(
+        &self,
+        m: ModId,
+        parts: &[UnionPart],
+        depth: usize,
+    ) -> Option<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
         for p in parts {
             match p {

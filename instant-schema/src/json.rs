@@ -16,7 +16,10 @@ fn attr_json(a: &Attr) -> Value {
     config.insert("indexed".into(), Value::Bool(a.indexed));
     config.insert("unique".into(), Value::Bool(a.unique));
     let mut m = Map::new();
-    m.insert("valueType".into(), Value::String(a.value_type.json_name().into()));
+    m.insert(
+        "valueType".into(),
+        Value::String(a.value_type.json_name().into()),
+    );
     m.insert("required".into(), Value::Bool(a.required));
     m.insert("isIndexed".into(), Value::Bool(a.indexed));
     m.insert("config".into(), Value::Object(config));
@@ -25,7 +28,11 @@ fn attr_json(a: &Attr) -> Value {
 }
 
 fn entity_json(e: &Entity, links: Map<String, Value>) -> Value {
-    let attrs: Map<String, Value> = e.attrs.iter().map(|(k, a)| (k.clone(), attr_json(a))).collect();
+    let attrs: Map<String, Value> = e
+        .attrs
+        .iter()
+        .map(|(k, a)| (k.clone(), attr_json(a)))
+        .collect();
     json!({ "attrs": attrs, "links": links })
 }
 
@@ -73,7 +80,12 @@ impl Schema {
         let links: Map<String, Value> = self
             .links
             .iter()
-            .map(|(k, l)| (k.clone(), json!({ "forward": side_json(&l.forward), "reverse": side_json(&l.reverse) })))
+            .map(|(k, l)| {
+                (
+                    k.clone(),
+                    json!({ "forward": side_json(&l.forward), "reverse": side_json(&l.reverse) }),
+                )
+            })
             .collect();
         let mut out = Map::new();
         out.insert("entities".into(), Value::Object(entities));
@@ -85,8 +97,10 @@ impl Schema {
                     let mut m = Map::new();
                     m.insert("presence".into(), entity_json(&r.presence, Map::new()));
                     if let Some(t) = &r.topics {
-                        let topics: Map<String, Value> =
-                            t.iter().map(|(tk, te)| (tk.clone(), entity_json(te, Map::new()))).collect();
+                        let topics: Map<String, Value> = t
+                            .iter()
+                            .map(|(tk, te)| (tk.clone(), entity_json(te, Map::new())))
+                            .collect();
                         m.insert("topics".into(), Value::Object(topics));
                     }
                     (k.clone(), Value::Object(m))
@@ -106,13 +120,20 @@ pub(crate) struct JsonLocator {
 
 impl JsonLocator {
     pub(crate) fn new(file: &Path, src: Option<(Module, Expr)>) -> JsonLocator {
-        JsonLocator { file: file.to_path_buf(), src }
+        JsonLocator {
+            file: file.to_path_buf(),
+            src,
+        }
     }
 
     /// A diagnostic at the JSON path `path` (the deepest existing prefix).
     pub(crate) fn at(&self, path: &[String], severity: Severity, message: String) -> Diagnostic {
         let Some((m, root)) = &self.src else {
-            let p = if path.is_empty() { String::new() } else { format!(" (at /{})", path.join("/")) };
+            let p = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" (at /{})", path.join("/"))
+            };
             return Diagnostic::nowhere(severity, &self.file, format!("{message}{p}"));
         };
         let mut span = root.span();
@@ -120,12 +141,18 @@ impl JsonLocator {
         for key in path {
             let next = match e {
                 Expr::Obj(members, _) => members.iter().rev().find_map(|mem| match mem {
-                    Member::Prop { key: k, key_span, value } if m.name(k, *key_span) == key => {
-                        Some((*key_span, value))
-                    }
+                    Member::Prop {
+                        key: k,
+                        key_span,
+                        value,
+                    } if m.name(k, *key_span) == key => Some((*key_span, value)),
                     _ => None,
                 }),
-                Expr::Arr(items, _) => key.parse::<usize>().ok().and_then(|i| items.get(i)).map(|v| (v.span(), v)),
+                Expr::Arr(items, _) => key
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| items.get(i))
+                    .map(|v| (v.span(), v)),
                 _ => None,
             };
             match next {
@@ -167,7 +194,10 @@ struct JsonReader<'a> {
 }
 
 fn path_of(base: &[String], more: &[&str]) -> Vec<String> {
-    base.iter().cloned().chain(more.iter().map(|s| (*s).to_string())).collect()
+    base.iter()
+        .cloned()
+        .chain(more.iter().map(|s| (*s).to_string()))
+        .collect()
 }
 
 impl JsonReader<'_> {
@@ -175,8 +205,14 @@ impl JsonReader<'_> {
         Error::new(self.loc.at(path, Severity::Error, msg.into()))
     }
 
-    fn obj<'v>(&self, v: &'v Value, path: &[String], what: &str) -> Result<&'v Map<String, Value>, Error> {
-        v.as_object().ok_or_else(|| self.err(path, format!("{what} must be an object")))
+    fn obj<'v>(
+        &self,
+        v: &'v Value,
+        path: &[String],
+        what: &str,
+    ) -> Result<&'v Map<String, Value>, Error> {
+        v.as_object()
+            .ok_or_else(|| self.err(path, format!("{what} must be an object")))
     }
 
     /// Detect the form and read it. Returns the path prefix the schema was found under.
@@ -203,7 +239,11 @@ impl JsonReader<'_> {
             Some("json") => ValueType::Json,
             Some("any") | None if v.is_none_or(|x| x.is_string()) => ValueType::Any,
             Some(other) => {
-                self.warnings.push(self.loc.at(path, Severity::Warning, format!("unknown valueType `{other}` read as json")));
+                self.warnings.push(self.loc.at(
+                    path,
+                    Severity::Warning,
+                    format!("unknown valueType `{other}` read as json"),
+                ));
                 ValueType::Json
             }
             None => return Err(self.err(path, "`valueType` must be a string")),
@@ -214,7 +254,10 @@ impl JsonReader<'_> {
         match o.get(key) {
             None | Some(Value::Null) => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => Err(self.err(&path_of(path, &[key]), format!("`{key}` must be true or false"))),
+            Some(_) => Err(self.err(
+                &path_of(path, &[key]),
+                format!("`{key}` must be true or false"),
+            )),
         }
     }
 
@@ -245,7 +288,13 @@ impl JsonReader<'_> {
 
     fn side(&mut self, v: Option<&Value>, path: &[String], link: &str) -> Result<LinkSide, Error> {
         let Some(v) = v else {
-            return Err(self.err(path, format!("link `{link}` has no `{}` side", path.last().map_or("", String::as_str))));
+            return Err(self.err(
+                path,
+                format!(
+                    "link `{link}` has no `{}` side",
+                    path.last().map_or("", String::as_str)
+                ),
+            ));
         };
         let o = self.obj(v, path, "a link side")?;
         let forward = path.last().is_some_and(|s| s == "forward");
@@ -261,29 +310,59 @@ impl JsonReader<'_> {
         let has = match s("has")?.as_str() {
             "one" => Has::One,
             "many" => Has::Many,
-            other => return Err(self.err(&path_of(path, &["has"]), format!("`has` must be 'one' or 'many', found '{other}'"))),
+            other => {
+                return Err(self.err(
+                    &path_of(path, &["has"]),
+                    format!("`has` must be 'one' or 'many', found '{other}'"),
+                ))
+            }
         };
         let required = match o.get("required") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
-            Some(_) => return Err(self.err(&path_of(path, &["required"]), "`required` must be true or false")),
+            Some(_) => {
+                return Err(self.err(
+                    &path_of(path, &["required"]),
+                    "`required` must be true or false",
+                ))
+            }
         };
         if required.is_some() && !forward {
-            self.warnings.push(self.loc.at(&path_of(path, &["required"]), Severity::Warning, format!("`required` on the reverse side of link `{link}` is ignored by the server")));
+            self.warnings.push(self.loc.at(
+                &path_of(path, &["required"]),
+                Severity::Warning,
+                format!("`required` on the reverse side of link `{link}` is ignored by the server"),
+            ));
         }
         let cascade = match o.get("onDelete") {
             None | Some(Value::Null) => false,
             Some(Value::String(c)) if c == "cascade" => true,
-            Some(_) => return Err(self.err(&path_of(path, &["onDelete"]), "`onDelete` must be 'cascade'")),
+            Some(_) => {
+                return Err(self.err(
+                    &path_of(path, &["onDelete"]),
+                    "`onDelete` must be 'cascade'",
+                ))
+            }
         };
         let mut extra = IndexMap::new();
         for (k, v) in o {
             if !matches!(k.as_str(), "on" | "label" | "has" | "required" | "onDelete") {
-                self.warnings.push(self.loc.at(&path_of(path, &[k]), Severity::Warning, format!("unknown key `{k}` in link `{link}` (ignored by the server)")));
+                self.warnings.push(self.loc.at(
+                    &path_of(path, &[k]),
+                    Severity::Warning,
+                    format!("unknown key `{k}` in link `{link}` (ignored by the server)"),
+                ));
                 extra.insert(k.clone(), v.clone());
             }
         }
-        Ok(LinkSide { on, label, has, required, on_delete_cascade: cascade, extra })
+        Ok(LinkSide {
+            on,
+            label,
+            has,
+            required,
+            on_delete_cascade: cascade,
+            extra,
+        })
     }
 
     fn defs(&mut self, o: &Map<String, Value>, path: &[String]) -> Result<Schema, Error> {
@@ -300,7 +379,14 @@ impl JsonReader<'_> {
                 let lo = self.obj(l, &p, "a link")?;
                 let forward = self.side(lo.get("forward"), &path_of(&p, &["forward"]), name)?;
                 let reverse = self.side(lo.get("reverse"), &path_of(&p, &["reverse"]), name)?;
-                schema.links.insert(name.clone(), Link { forward, reverse, loc: None });
+                schema.links.insert(
+                    name.clone(),
+                    Link {
+                        forward,
+                        reverse,
+                        loc: None,
+                    },
+                );
             }
         }
         if let Some(rooms) = o.get("rooms").filter(|v| !v.is_null()) {
@@ -337,7 +423,10 @@ impl JsonReader<'_> {
         let bp = path_of(path, &["blobs"]);
         for (ns, attrs) in self.obj(o.get("blobs").unwrap_or(&Value::Null), &bp, "`blobs`")? {
             let np = path_of(&bp, &[ns]);
-            let mut names: Vec<(&String, &Value)> = self.obj(attrs, &np, "a namespace of `blobs`")?.iter().collect();
+            let mut names: Vec<(&String, &Value)> = self
+                .obj(attrs, &np, "a namespace of `blobs`")?
+                .iter()
+                .collect();
             names.sort_by(|a, b| a.0.cmp(b.0));
             let mut entity = Entity::default();
             for (label, a) in names {
@@ -371,9 +460,17 @@ impl JsonReader<'_> {
             let ro = self.obj(r, &p, "a ref attribute")?;
             let ident = |k: &str| -> Result<(String, String), Error> {
                 let arr = ro.get(k).and_then(Value::as_array);
-                match arr.map(|a| (a.get(1).and_then(Value::as_str), a.get(2).and_then(Value::as_str))) {
+                match arr.map(|a| {
+                    (
+                        a.get(1).and_then(Value::as_str),
+                        a.get(2).and_then(Value::as_str),
+                    )
+                }) {
                     Some((Some(ns), Some(label))) => Ok((ns.to_string(), label.to_string())),
-                    _ => Err(self.err(&path_of(&p, &[k]), format!("`{k}` must be [id, namespace, label]"))),
+                    _ => Err(self.err(
+                        &path_of(&p, &[k]),
+                        format!("`{k}` must be [id, namespace, label]"),
+                    )),
                 }
             };
             let (fns, flabel) = ident("forward-identity")?;
@@ -417,14 +514,19 @@ impl JsonReader<'_> {
 }
 
 fn finish(v: &Value, loc: &JsonLocator) -> Result<Loaded, Error> {
-    let mut r = JsonReader { loc, warnings: Vec::new() };
+    let mut r = JsonReader {
+        loc,
+        warnings: Vec::new(),
+    };
     let (schema, prefix) = r.read(v, Vec::new())?;
     let sl = SchemaJsonLocator { inner: loc, prefix };
     let mut diags = check_schema(&schema, &sl);
     diags.append(&mut r.warnings);
     let (errors, warnings): (Vec<_>, Vec<_>) = diags.into_iter().partition(Diagnostic::is_error);
     if !errors.is_empty() {
-        return Err(Error { diagnostics: errors });
+        return Err(Error {
+            diagnostics: errors,
+        });
     }
     Ok(Loaded { schema, warnings })
 }
@@ -434,14 +536,25 @@ pub(crate) fn parse_json_text(source: &str, path: &Path) -> Result<(Value, JsonL
     let v: Value = serde_json::from_str(source).map_err(|e| {
         let line = e.line().max(1);
         let col = e.column().max(1);
-        let start: usize = source.split_inclusive('\n').take(line - 1).map(str::len).sum();
+        let start: usize = source
+            .split_inclusive('\n')
+            .take(line - 1)
+            .map(str::len)
+            .sum();
         let offset = source
             .get(start..)
             .and_then(|l| l.char_indices().nth(col - 1).map(|(i, _)| start + i))
             .unwrap_or(source.len());
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        Error::new(Diagnostic::at(Severity::Error, path, source, offset, offset + 1, format!("invalid JSON: {msg}")))
+        Error::new(Diagnostic::at(
+            Severity::Error,
+            path,
+            source,
+            offset,
+            offset + 1,
+            format!("invalid JSON: {msg}"),
+        ))
     })?;
     let located = parse_expr_file(source, Arc::new(path.to_path_buf())).ok();
     Ok((v, JsonLocator::new(path, located)))

@@ -165,7 +165,9 @@ pub fn lex(src: &str) -> Result<Vec<Token>, LexError> {
                 if b.is_ascii_alphabetic() || b == b'_' || b == b'$' {
                     let mut end = i + 1;
                     while end < bytes.len()
-                        && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_' || bytes[end] == b'$')
+                        && (bytes[end].is_ascii_alphanumeric()
+                            || bytes[end] == b'_'
+                            || bytes[end] == b'$')
                     {
                         end += 1;
                     }
@@ -283,10 +285,7 @@ fn lex_number(src: &str, start: usize) -> Result<(f64, usize), LexError> {
         while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
             i += 1;
         }
-        let digits: String = src[digits_start..i]
-            .chars()
-            .filter(|c| *c != '_')
-            .collect();
+        let digits: String = src[digits_start..i].chars().filter(|c| *c != '_').collect();
         let digits = digits.strip_suffix('n').unwrap_or(&digits);
         let mut v = 0f64;
         if digits.is_empty() {
@@ -464,102 +463,4 @@ fn lex_string(src: &str, start: usize) -> Result<(Tok, usize), LexError> {
         },
         i,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kinds(src: &str) -> Vec<String> {
-        lex(src)
-            .unwrap()
-            .into_iter()
-            .map(|t| match t.kind {
-                Tok::Ident => src[t.start..t.end].to_string(),
-                Tok::Str(s) => format!("str:{s}"),
-                Tok::Template(s) => format!("tpl:{s}"),
-                Tok::Num(n) => format!("num:{n}"),
-                Tok::Punct(p) => p.to_string(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn closing_angle_brackets_are_never_fused() {
-        assert_eq!(
-            kinds("Array<X<Y<any>>>()"),
-            ["Array", "<", "X", "<", "Y", "<", "any", ">", ">", ">", "(", ")"]
-        );
-        assert_eq!(kinds("a >>= b"), ["a", ">", ">", "=", "b"]);
-    }
-
-    #[test]
-    fn arrow_is_one_token_inside_type_args() {
-        assert_eq!(
-            kinds("i.json<(x: number) => void>()"),
-            ["i", ".", "json", "<", "(", "x", ":", "number", ")", "=>", "void", ">", "(", ")"]
-        );
-    }
-
-    #[test]
-    fn comments_between_chained_calls() {
-        assert_eq!(
-            kinds("i.string() /* a */ // b\n  .optional() /** doc */ .unique()"),
-            ["i", ".", "string", "(", ")", ".", "optional", "(", ")", ".", "unique", "(", ")"]
-        );
-    }
-
-    #[test]
-    fn crlf_and_line_breaks_drive_asi_flags() {
-        let toks = lex("a\r\nb /* x\r\n */ c d").unwrap();
-        let nl: Vec<bool> = toks.iter().map(|t| t.nl_before).collect();
-        assert_eq!(nl, [false, true, true, false]);
-    }
-
-    #[test]
-    fn string_escapes() {
-        assert_eq!(
-            kinds(r#"'it\'s' "q\"\\\n\t" '\x41\u0042\u{1F600}' '\uD83D\uDE00' 'a\
-b'"#),
-            [
-                "str:it's",
-                "str:q\"\\\n\t",
-                "str:AB\u{1F600}",
-                "str:\u{1F600}",
-                "str:ab"
-            ]
-        );
-    }
-
-    #[test]
-    fn templates_without_substitutions() {
-        assert_eq!(kinds("`a\r\nb\\`c`"), ["tpl:a\nb`c"]);
-        let err = lex("`a ${b}`").unwrap_err();
-        assert_eq!(err.start, 3);
-        assert!(err.message.contains("${"));
-    }
-
-    #[test]
-    fn numbers_and_punctuation() {
-        assert_eq!(
-            kinds("1_000 0x1F .5 1e3 ...x?.y ?.5"),
-            ["num:1000", "num:31", "num:0.5", "num:1000", "...", "x", "?.", "y", "?", "num:0.5"]
-        );
-    }
-
-    #[test]
-    fn unterminated_things_fail_with_position() {
-        assert_eq!(lex("a 'abc").unwrap_err().start, 2);
-        assert_eq!(lex("a /* x").unwrap_err().start, 2);
-        assert_eq!(lex("'a\nb'").unwrap_err().start, 0);
-        assert!(lex("a \u{1} b").is_err());
-    }
-
-    #[test]
-    fn shebang_and_unicode_identifiers() {
-        assert_eq!(
-            kinds("#!/usr/bin/env node\n$users é_1 $streams$files"),
-            ["$users", "é_1", "$streams$files"]
-        );
-    }
 }

@@ -23,7 +23,9 @@ mod value;
 
 pub use diag::{Diagnostic, Error, Severity};
 pub use json::{from_json_value, parse_json};
-pub use model::{Attr, Entity, Has, Link, LinkEnd, LinkSide, Loc, Room, Schema, TypeParam, ValueType};
+pub use model::{
+    Attr, Entity, Has, Link, LinkEnd, LinkSide, Loc, Room, Schema, TypeParam, ValueType,
+};
 pub use schema_ts::parse_ts;
 pub use system::{is_system_namespace, system_schema, SYSTEM_NAMESPACES};
 
@@ -80,13 +82,20 @@ pub fn detect_kind(path: &Path, src: &str) -> FileKind {
     }
     if looks_like_json(path, src) {
         let v: Option<serde_json::Value> = serde_json::from_str(src).ok();
-        let schema_like = v
-            .as_ref()
-            .and_then(|v| v.as_object())
-            .is_some_and(|o| o.contains_key("entities") || o.contains_key("blobs") || o.contains_key("schema"));
-        return if schema_like || v.is_none() { FileKind::Schema } else { FileKind::Perms };
+        let schema_like = v.as_ref().and_then(|v| v.as_object()).is_some_and(|o| {
+            o.contains_key("entities") || o.contains_key("blobs") || o.contains_key("schema")
+        });
+        return if schema_like || v.is_none() {
+            FileKind::Schema
+        } else {
+            FileKind::Perms
+        };
     }
-    if src.contains(".schema(") || src.contains(".graph(") || src.contains(".entity(") || !src.contains("allow") {
+    if src.contains(".schema(")
+        || src.contains(".graph(")
+        || src.contains(".entity(")
+        || !src.contains("allow")
+    {
         FileKind::Schema
     } else {
         FileKind::Perms
@@ -120,7 +129,11 @@ impl validate::Locator for ModelLocator<'_> {
             Some(loc) => {
                 let line = std::fs::read_to_string(loc.file.as_path())
                     .ok()
-                    .and_then(|s| s.lines().nth(loc.line.saturating_sub(1) as usize).map(str::to_string))
+                    .and_then(|s| {
+                        s.lines()
+                            .nth(loc.line.saturating_sub(1) as usize)
+                            .map(str::to_string)
+                    })
                     .unwrap_or_default();
                 Diagnostic {
                     severity,

@@ -28,16 +28,16 @@ enum Command {
 }
 
 enum Read {
-    Schema(instant_schema::Loaded),
-    Perms(perms::LoadedRules),
+    Schema(Box<instant_schema::Loaded>),
+    Perms(Box<perms::LoadedRules>),
 }
 
 fn read(path: &Path) -> Result<Read, Error> {
     let src = std::fs::read_to_string(path)
         .map_err(|e| Error::io(path, format!("cannot read file: {e}")))?;
     match detect_kind(path, &src) {
-        FileKind::Schema => instant_schema::read_file(path).map(Read::Schema),
-        FileKind::Perms => perms::read_file_with_warnings(path).map(Read::Perms),
+        FileKind::Schema => instant_schema::read_file(path).map(|l| Read::Schema(Box::new(l))),
+        FileKind::Perms => perms::read_file_with_warnings(path).map(|r| Read::Perms(Box::new(r))),
     }
 }
 

@@ -172,12 +172,7 @@ impl Module {
     /// A diagnostic at `span` of this module.
     pub fn diag(&self, severity: Severity, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic::at(
-            severity,
-            &self.path,
-            &self.src,
-            span.start,
-            span.end,
-            message,
+            severity, &self.path, &self.src, span.start, span.end, message,
         )
     }
 
@@ -190,11 +185,7 @@ impl Module {
     pub fn loc(&self, pos: usize) -> crate::model::Loc {
         let line = self.line_starts.partition_point(|s| *s <= pos).max(1);
         let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        let col = self
-            .src
-            .get(start..pos)
-            .map_or(0, |s| s.chars().count())
-            + 1;
+        let col = self.src.get(start..pos).map_or(0, |s| s.chars().count()) + 1;
         crate::model::Loc {
             file: self.path.clone(),
             line: u32::try_from(line).unwrap_or(u32::MAX),
@@ -252,9 +243,13 @@ pub fn parse_module(src: &str, path: Arc<PathBuf>) -> Result<Module, Diagnostic>
         i_names: Vec::new(),
     };
     let toks = lex(src).map_err(|e| m.err(Span::new(e.start, e.end), e.message))?;
-    let mut p = Parser { src, toks, pos: 0, depth: 0 };
-    p.module(&mut m)
-        .map_err(|(msg, span)| m.err(span, msg))?;
+    let mut p = Parser {
+        src,
+        toks,
+        pos: 0,
+        depth: 0,
+    };
+    p.module(&mut m).map_err(|(msg, span)| m.err(span, msg))?;
     Ok(m)
 }
 
@@ -266,7 +261,12 @@ pub fn parse_expr_file(src: &str, path: Arc<PathBuf>) -> Result<(Module, Expr), 
         .chain(src.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
     let toks = lex(src).map_err(|e| m.err(Span::new(e.start, e.end), e.message))?;
-    let mut p = Parser { src, toks, pos: 0, depth: 0 };
+    let mut p = Parser {
+        src,
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let e = p.expr().map_err(|(msg, span)| m.err(span, msg))?;
     if let Some(t) = p.peek() {
         return Err(m.err(Span::new(t.start, t.end), "unexpected text after the value"));
@@ -300,9 +300,11 @@ impl<'s> Parser<'s> {
     }
     fn ident_at(&self, n: usize) -> Option<&'s str> {
         match self.peek_at(n) {
-            Some(t @ Token {
-                kind: Tok::Ident, ..
-            }) => Some(self.text(t)),
+            Some(
+                t @ Token {
+                    kind: Tok::Ident, ..
+                },
+            ) => Some(self.text(t)),
             _ => None,
         }
     }
@@ -399,7 +401,13 @@ impl<'s> Parser<'s> {
 
     fn import(&mut self, m: &mut Module) -> PResult<()> {
         self.pos += 1; // import
-        if matches!(self.peek(), Some(Token { kind: Tok::Str(_), .. })) {
+        if matches!(
+            self.peek(),
+            Some(Token {
+                kind: Tok::Str(_),
+                ..
+            })
+        ) {
             self.pos += 1;
             return Ok(());
         }
@@ -414,17 +422,25 @@ impl<'s> Parser<'s> {
                 self.pos += 1;
                 while !self.is_punct(0, "}") {
                     let mut ty = type_only;
-                    if self.is_ident(0, "type") && self.ident_at(1).is_some() && !self.is_ident(1, "as") {
+                    if self.is_ident(0, "type")
+                        && self.ident_at(1).is_some()
+                        && !self.is_ident(1, "as")
+                    {
                         ty = true;
                         self.pos += 1;
                     }
                     let imported = match self.peek() {
-                        Some(Token { kind: Tok::Str(s), .. }) => s.clone(),
+                        Some(Token {
+                            kind: Tok::Str(s), ..
+                        }) => s.clone(),
                         _ => self
                             .ident_at(0)
                             .ok_or_else(|| {
                                 (
-                                    format!("expected an imported name, found {}", self.describe_cur()),
+                                    format!(
+                                        "expected an imported name, found {}",
+                                        self.describe_cur()
+                                    ),
                                     self.cur_span(),
                                 )
                             })?
@@ -435,7 +451,10 @@ impl<'s> Parser<'s> {
                         self.pos += 1;
                         let l = self.ident_at(0).ok_or_else(|| {
                             (
-                                format!("expected a name after `as`, found {}", self.describe_cur()),
+                                format!(
+                                    "expected a name after `as`, found {}",
+                                    self.describe_cur()
+                                ),
                                 self.cur_span(),
                             )
                         })?;
@@ -454,7 +473,10 @@ impl<'s> Parser<'s> {
                         self.pos += 1;
                     } else if !self.is_punct(0, "}") {
                         return Err((
-                            format!("expected `,` or `}}` in import list, found {}", self.describe_cur()),
+                            format!(
+                                "expected `,` or `}}` in import list, found {}",
+                                self.describe_cur()
+                            ),
                             self.cur_span(),
                         ));
                     }
@@ -576,12 +598,18 @@ impl<'s> Parser<'s> {
                 self.pos += 1;
                 let mut pairs = Vec::new();
                 while !self.is_punct(0, "}") {
-                    if self.is_ident(0, "type") && self.ident_at(1).is_some() && !self.is_ident(1, "as") {
+                    if self.is_ident(0, "type")
+                        && self.ident_at(1).is_some()
+                        && !self.is_ident(1, "as")
+                    {
                         self.pos += 1;
                     }
                     let local = self.ident_at(0).ok_or_else(|| {
                         (
-                            format!("expected a name in export list, found {}", self.describe_cur()),
+                            format!(
+                                "expected a name in export list, found {}",
+                                self.describe_cur()
+                            ),
                             self.cur_span(),
                         )
                     })?;
@@ -589,10 +617,14 @@ impl<'s> Parser<'s> {
                     let exported = if self.is_ident(0, "as") {
                         self.pos += 1;
                         let e = match self.peek() {
-                            Some(Token { kind: Tok::Str(s), .. }) => s.clone(),
+                            Some(Token {
+                                kind: Tok::Str(s), ..
+                            }) => s.clone(),
                             _ => self
                                 .ident_at(0)
-                                .ok_or_else(|| ("expected a name after `as`".to_string(), self.cur_span()))?
+                                .ok_or_else(|| {
+                                    ("expected a name after `as`".to_string(), self.cur_span())
+                                })?
                                 .to_string(),
                         };
                         self.pos += 1;
@@ -605,7 +637,10 @@ impl<'s> Parser<'s> {
                         self.pos += 1;
                     } else if !self.is_punct(0, "}") {
                         return Err((
-                            format!("expected `,` or `}}` in export list, found {}", self.describe_cur()),
+                            format!(
+                                "expected `,` or `}}` in export list, found {}",
+                                self.describe_cur()
+                            ),
                             self.cur_span(),
                         ));
                     }
@@ -914,7 +949,10 @@ impl<'s> Parser<'s> {
     /// Skip a TypeScript type (after `:`, `as`, `satisfies`, `=` of a type alias).
     fn skip_type(&mut self) -> PResult<()> {
         if self.depth >= MAX_NESTING {
-            return Err((format!("types nest more than {MAX_NESTING} levels deep"), self.cur_span()));
+            return Err((
+                format!("types nest more than {MAX_NESTING} levels deep"),
+                self.cur_span(),
+            ));
         }
         self.depth += 1;
         let r = self.skip_type_inner();
@@ -925,9 +963,12 @@ impl<'s> Parser<'s> {
     fn skip_type_inner(&mut self) -> PResult<()> {
         loop {
             // prefixes
-            while matches!(self.ident_at(0), Some("keyof" | "typeof" | "readonly" | "unique" | "infer"))
-                && self.peek_at(1).is_some_and(|t| !matches!(t.kind, Tok::Punct(_)) || matches!(t.kind, Tok::Punct("{" | "(" | "[")))
-            {
+            while matches!(
+                self.ident_at(0),
+                Some("keyof" | "typeof" | "readonly" | "unique" | "infer")
+            ) && self.peek_at(1).is_some_and(|t| {
+                !matches!(t.kind, Tok::Punct(_)) || matches!(t.kind, Tok::Punct("{" | "(" | "["))
+            }) {
                 self.pos += 1;
             }
             if self.is_punct(0, "|") || self.is_punct(0, "&") {
@@ -941,7 +982,9 @@ impl<'s> Parser<'s> {
                         self.pos += 2;
                     }
                 }
-                Some(Tok::Punct("-")) if matches!(self.peek_at(1).map(|t| &t.kind), Some(Tok::Num(_))) => {
+                Some(Tok::Punct("-"))
+                    if matches!(self.peek_at(1).map(|t| &t.kind), Some(Tok::Num(_))) =>
+                {
                     self.pos += 2;
                 }
                 _ => {
@@ -952,9 +995,9 @@ impl<'s> Parser<'s> {
                 }
             }
             loop {
-                if self.is_punct(0, "<") {
-                    self.skip_balanced()?;
-                } else if self.is_punct(0, "[") && !self.peek().is_some_and(|t| t.nl_before) {
+                let array_suffix =
+                    self.is_punct(0, "[") && !self.peek().is_some_and(|t| t.nl_before);
+                if self.is_punct(0, "<") || array_suffix {
                     self.skip_balanced()?;
                 } else {
                     break;
@@ -1006,7 +1049,10 @@ impl<'s> Parser<'s> {
         while self.is_punct(0, "+") {
             n += 1;
             if n > MAX_NESTING {
-                return Err((format!("more than {MAX_NESTING} `+` in a row"), self.cur_span()));
+                return Err((
+                    format!("more than {MAX_NESTING} `+` in a row"),
+                    self.cur_span(),
+                ));
             }
             self.pos += 1;
             let rhs = self.postfix()?;
@@ -1014,7 +1060,11 @@ impl<'s> Parser<'s> {
             lhs = Expr::Concat(Box::new(lhs), Box::new(rhs), span);
         }
         if let Some(t) = self.peek() {
-            if let Tok::Punct(p @ ("?" | "||" | "&&" | "??" | "==" | "===" | "!=" | "!==" | "-" | "*" | "/" | "%" | "<=" | "=>")) = t.kind {
+            if let Tok::Punct(
+                p @ ("?" | "||" | "&&" | "??" | "==" | "===" | "!=" | "!==" | "-" | "*" | "/" | "%"
+                | "<=" | "=>"),
+            ) = t.kind
+            {
                 if !(t.nl_before && p == "-") {
                     return Err((
                         format!(
@@ -1034,7 +1084,10 @@ impl<'s> Parser<'s> {
         loop {
             n += 1;
             if n > MAX_NESTING {
-                return Err((format!("a chain of more than {MAX_NESTING} member accesses or calls"), self.cur_span()));
+                return Err((
+                    format!("a chain of more than {MAX_NESTING} member accesses or calls"),
+                    self.cur_span(),
+                ));
             }
             let Some(t) = self.peek() else { break };
             let nl = t.nl_before;
@@ -1046,7 +1099,10 @@ impl<'s> Parser<'s> {
                     }
                     let Some(name) = self.ident_at(0) else {
                         return Err((
-                            format!("expected a property name after `.`, found {}", self.describe_cur()),
+                            format!(
+                                "expected a property name after `.`, found {}",
+                                self.describe_cur()
+                            ),
                             self.cur_span(),
                         ));
                     };
@@ -1059,7 +1115,10 @@ impl<'s> Parser<'s> {
                     let open = self.pos;
                     let targs = self.type_args()?;
                     if !self.is_punct(0, "(") {
-                        let span = self.toks.get(open).map_or(self.eof_span(), |t| Span::new(t.start, t.end));
+                        let span = self
+                            .toks
+                            .get(open)
+                            .map_or(self.eof_span(), |t| Span::new(t.start, t.end));
                         return Err((
                             format!(
                                 "expected `(` after type arguments, found {} (comparisons are not supported)",
@@ -1090,21 +1149,24 @@ impl<'s> Parser<'s> {
                 Tok::Punct("[") if !nl => {
                     let open = self.cur_span();
                     self.pos += 1;
-                    let key = match self.peek().map(|t| t.kind.clone()) {
-                        Some(Tok::Str(s) | Tok::Template(s)) => s,
-                        Some(Tok::Num(n)) => js_number_key(n),
-                        _ => {
-                            return Err((
-                                "computed member access is only supported with a string literal".into(),
+                    let key =
+                        match self.peek().map(|t| t.kind.clone()) {
+                            Some(Tok::Str(s) | Tok::Template(s)) => s,
+                            Some(Tok::Num(n)) => js_number_key(n),
+                            _ => return Err((
+                                "computed member access is only supported with a string literal"
+                                    .into(),
                                 self.cur_span(),
-                            ))
-                        }
-                    };
+                            )),
+                        };
                     let span = self.cur_span();
                     self.pos += 1;
                     if !self.is_punct(0, "]") {
                         return Err((
-                            format!("expected `]` closing the `[` at line {}", line_of(self.src, open.start)),
+                            format!(
+                                "expected `]` closing the `[` at line {}",
+                                line_of(self.src, open.start)
+                            ),
                             self.cur_span(),
                         ));
                     }
@@ -1171,7 +1233,10 @@ impl<'s> Parser<'s> {
                 self.pos += 1;
             } else if !self.is_punct(0, ")") {
                 if self.peek().is_none() {
-                    return Err(("unclosed `(`: the file ends before it is closed".into(), open));
+                    return Err((
+                        "unclosed `(`: the file ends before it is closed".into(),
+                        open,
+                    ));
                 }
                 return Err((
                     format!(
@@ -1187,7 +1252,10 @@ impl<'s> Parser<'s> {
 
     fn primary(&mut self) -> PResult<Expr> {
         let Some(t) = self.peek().cloned() else {
-            return Err(("unexpected end of file: expected a value".into(), self.eof_span()));
+            return Err((
+                "unexpected end of file: expected a value".into(),
+                self.eof_span(),
+            ));
         };
         let span = Span::new(t.start, t.end);
         match t.kind {
@@ -1252,7 +1320,10 @@ impl<'s> Parser<'s> {
                     _ => {
                         self.pos += 1;
                         if self.is_punct(0, "=>") {
-                            return Err(("arrow functions are not supported".into(), self.cur_span()));
+                            return Err((
+                                "arrow functions are not supported".into(),
+                                self.cur_span(),
+                            ));
                         }
                         Ok(Expr::Ident(span))
                     }
@@ -1279,7 +1350,10 @@ impl<'s> Parser<'s> {
                 return Ok(Expr::Obj(members, Span::new(open.start, self.prev_end())));
             }
             let Some(t) = self.peek().cloned() else {
-                return Err(("unclosed `{`: the file ends before it is closed".into(), open));
+                return Err((
+                    "unclosed `{`: the file ends before it is closed".into(),
+                    open,
+                ));
             };
             let kspan = Span::new(t.start, t.end);
             if self.is_punct(0, "...") {
@@ -1303,13 +1377,19 @@ impl<'s> Parser<'s> {
                         };
                         self.pos += 1;
                         if !self.is_punct(0, "]") {
-                            return Err(("expected `]` after the computed key".into(), self.cur_span()));
+                            return Err((
+                                "expected `]` after the computed key".into(),
+                                self.cur_span(),
+                            ));
                         }
                         Some(k)
                     }
                     _ => {
                         return Err((
-                            format!("expected a property name or `}}`, found {}", self.describe_cur()),
+                            format!(
+                                "expected a property name or `}}`, found {}",
+                                self.describe_cur()
+                            ),
                             kspan,
                         ))
                     }
@@ -1319,7 +1399,10 @@ impl<'s> Parser<'s> {
                     && matches!(self.text(&t), "get" | "set" | "async")
                     && self.ident_at(0).is_some()
                 {
-                    return Err(("getters, setters and methods are not supported".into(), kspan));
+                    return Err((
+                        "getters, setters and methods are not supported".into(),
+                        kspan,
+                    ));
                 }
                 if self.is_punct(0, "?") {
                     self.pos += 1;
@@ -1329,7 +1412,10 @@ impl<'s> Parser<'s> {
                     self.expr()?
                 } else if self.is_punct(0, ",") || self.is_punct(0, "}") {
                     if !matches!(t.kind, Tok::Ident) {
-                        return Err((format!("expected `:` after the key, found {}", self.describe_cur()), self.cur_span()));
+                        return Err((
+                            format!("expected `:` after the key, found {}", self.describe_cur()),
+                            self.cur_span(),
+                        ));
                     }
                     Expr::Ident(kspan)
                 } else if self.is_punct(0, "(") || self.is_punct(0, "<") {
@@ -1354,7 +1440,10 @@ impl<'s> Parser<'s> {
                 self.pos += 1;
             } else if !self.is_punct(0, "}") {
                 if self.peek().is_none() {
-                    return Err(("unclosed `{`: the file ends before it is closed".into(), open));
+                    return Err((
+                        "unclosed `{`: the file ends before it is closed".into(),
+                        open,
+                    ));
                 }
                 return Err((
                     format!(
@@ -1378,17 +1467,26 @@ impl<'s> Parser<'s> {
                 return Ok(Expr::Arr(items, Span::new(open.start, self.prev_end())));
             }
             if self.peek().is_none() {
-                return Err(("unclosed `[`: the file ends before it is closed".into(), open));
+                return Err((
+                    "unclosed `[`: the file ends before it is closed".into(),
+                    open,
+                ));
             }
             if self.is_punct(0, "...") {
-                return Err(("spreads in arrays are not supported".into(), self.cur_span()));
+                return Err((
+                    "spreads in arrays are not supported".into(),
+                    self.cur_span(),
+                ));
             }
             items.push(self.expr()?);
             if self.is_punct(0, ",") {
                 self.pos += 1;
             } else if !self.is_punct(0, "]") {
                 if self.peek().is_none() {
-                    return Err(("unclosed `[`: the file ends before it is closed".into(), open));
+                    return Err((
+                        "unclosed `[`: the file ends before it is closed".into(),
+                        open,
+                    ));
                 }
                 return Err((
                     format!(

@@ -121,30 +121,39 @@ impl Rules {
         ns.and_then(|n| n.allow.get(action))
             .or_else(|| ns.and_then(|n| n.allow.default.as_deref()))
             .or_else(|| self.default.as_ref().and_then(|d| d.allow.get(action)))
-            .or_else(|| self.default.as_ref().and_then(|d| d.allow.default.as_deref()))
+            .or_else(|| {
+                self.default
+                    .as_ref()
+                    .and_then(|d| d.allow.default.as_deref())
+            })
     }
 
     /// The `link` rule for `label` on `namespace` (`allow.link.<label>`, then `allow.link.$default`).
     pub fn link_rule(&self, namespace: &str, label: &str) -> Option<&str> {
         let l = &self.namespaces.get(namespace)?.allow.link;
-        l.get(label).or_else(|| l.get("$default")).map(String::as_str)
+        l.get(label)
+            .or_else(|| l.get("$default"))
+            .map(String::as_str)
     }
 
     /// The `unlink` rule for `label` on `namespace`.
     pub fn unlink_rule(&self, namespace: &str, label: &str) -> Option<&str> {
         let l = &self.namespaces.get(namespace)?.allow.unlink;
-        l.get(label).or_else(|| l.get("$default")).map(String::as_str)
+        l.get(label)
+            .or_else(|| l.get("$default"))
+            .map(String::as_str)
     }
 
     /// The binds visible to `namespace`: the top-level `$default` binds, overridden by the
     /// namespace's binds of the same name, in order.
     pub fn binds(&self, namespace: &str) -> Vec<(&str, &str)> {
         let mut out: Vec<(&str, &str)> = Vec::new();
-        let all = self
-            .default
-            .iter()
-            .flat_map(|d| d.bind.iter())
-            .chain(self.namespaces.get(namespace).into_iter().flat_map(|n| n.bind.iter()));
+        let all = self.default.iter().flat_map(|d| d.bind.iter()).chain(
+            self.namespaces
+                .get(namespace)
+                .into_iter()
+                .flat_map(|n| n.bind.iter()),
+        );
         for (k, v) in all {
             if let Some(slot) = out.iter_mut().find(|(n, _)| *n == k.as_str()) {
                 slot.1 = v.as_str();
@@ -157,7 +166,11 @@ impl Rules {
 
     /// The field (view) rule of `attr` on `namespace`.
     pub fn field_rule(&self, namespace: &str, attr: &str) -> Option<&str> {
-        self.namespaces.get(namespace)?.fields.get(attr).map(String::as_str)
+        self.namespaces
+            .get(namespace)?
+            .fields
+            .get(attr)
+            .map(String::as_str)
     }
 
     /// The rule for creating new attributes (`attrs.allow.create`, then `attrs.allow.$default`).
@@ -173,13 +186,13 @@ impl Rules {
 
     /// Read rules from their JSON value.
     pub fn from_json_value(v: &Value) -> Result<Rules, Error> {
-        let loc = PermLoc::Json(JsonLocator::new(Path::new("<json>"), None));
+        let loc = PermLoc::Json(Box::new(JsonLocator::new(Path::new("<json>"), None)));
         read(v, &loc).map(|(r, _)| r)
     }
 }
 
 enum PermLoc<'a> {
-    Json(JsonLocator),
+    Json(Box<JsonLocator>),
     Ts(&'a Loader, &'a Tracker),
 }
 
@@ -215,17 +228,25 @@ impl PermReader<'_> {
         base.iter().map(|s| (*s).to_string()).collect()
     }
     fn error(&mut self, path: &[&str], msg: String) {
-        self.errors.push(self.loc.at(&Self::p(path), Severity::Error, msg));
+        self.errors
+            .push(self.loc.at(&Self::p(path), Severity::Error, msg));
     }
     fn warn(&mut self, path: &[&str], msg: String) {
-        self.warnings.push(self.loc.at(&Self::p(path), Severity::Warning, msg));
+        self.warnings
+            .push(self.loc.at(&Self::p(path), Severity::Warning, msg));
     }
     fn rule(&mut self, v: &Value, path: &[&str]) -> Option<String> {
         match v {
             Value::String(s) => Some(s.clone()),
             Value::Bool(b) => Some(b.to_string()),
             _ => {
-                self.error(path, format!("rule `{}` must be a string (a CEL expression) or a boolean", path.join(".")));
+                self.error(
+                    path,
+                    format!(
+                        "rule `{}` must be a string (a CEL expression) or a boolean",
+                        path.join(".")
+                    ),
+                );
                 None
             }
         }
@@ -233,7 +254,10 @@ impl PermReader<'_> {
     fn rule_map(&mut self, v: &Value, path: &[&str]) -> IndexMap<String, String> {
         let mut out = IndexMap::new();
         let Some(o) = v.as_object() else {
-            self.error(path, format!("`{}` must be an object of label -> rule", path.join(".")));
+            self.error(
+                path,
+                format!("`{}` must be an object of label -> rule", path.join(".")),
+            );
             return out;
         };
         for (k, r) in o {
@@ -322,14 +346,20 @@ impl PermReader<'_> {
         };
         for (bucket, b) in o {
             let Some(limits) = b.get("limits").and_then(Value::as_array) else {
-                self.error(&["$rateLimits", bucket], format!("rate limit `{bucket}` needs a `limits` array"));
+                self.error(
+                    &["$rateLimits", bucket],
+                    format!("rate limit `{bucket}` needs a `limits` array"),
+                );
                 continue;
             };
             let mut ls = Vec::new();
             for (i, l) in limits.iter().enumerate() {
                 let idx = i.to_string();
                 let Some(capacity) = l.get("capacity").and_then(Value::as_f64) else {
-                    self.error(&["$rateLimits", bucket, "limits", &idx], "a limit needs a numeric `capacity`".into());
+                    self.error(
+                        &["$rateLimits", bucket, "limits", &idx],
+                        "a limit needs a numeric `capacity`".into(),
+                    );
                     continue;
                 };
                 let refill = l.get("refill").and_then(Value::as_object).map(|r| Refill {
@@ -346,10 +376,21 @@ impl PermReader<'_> {
 }
 
 fn read(v: &Value, loc: &PermLoc<'_>) -> Result<(Rules, Vec<Diagnostic>), Error> {
-    let mut r = PermReader { loc, warnings: Vec::new(), errors: Vec::new() };
-    let mut rules = Rules { raw: v.clone(), ..Rules::default() };
+    let mut r = PermReader {
+        loc,
+        warnings: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut rules = Rules {
+        raw: v.clone(),
+        ..Rules::default()
+    };
     let Some(o) = v.as_object() else {
-        return Err(Error::new(loc.at(&[], Severity::Error, "rules must be an object of namespace -> rules".into())));
+        return Err(Error::new(loc.at(
+            &[],
+            Severity::Error,
+            "rules must be an object of namespace -> rules".into(),
+        )));
     };
     for (k, val) in o {
         match k.as_str() {
@@ -367,7 +408,9 @@ fn read(v: &Value, loc: &PermLoc<'_>) -> Result<(Rules, Vec<Diagnostic>), Error>
         }
     }
     if !r.errors.is_empty() {
-        return Err(Error { diagnostics: r.errors });
+        return Err(Error {
+            diagnostics: r.errors,
+        });
     }
     Ok((rules, r.warnings))
 }
@@ -389,7 +432,9 @@ pub fn parse_ts(source: &str, path: &Path) -> Result<Rules, Error> {
 /// Like [`parse_ts`], keeping warnings.
 pub fn parse_ts_with_warnings(source: &str, path: &Path) -> Result<LoadedRules, Error> {
     let l = Loader::load(source, path)?;
-    let md = l.module(0).ok_or_else(|| Error::io(path, "nothing to read"))?;
+    let md = l
+        .module(0)
+        .ok_or_else(|| Error::io(path, "nothing to read"))?;
     let root = if let Some(e) = &md.default_export {
         At { m: 0, e }
     } else if md.exports.contains_key("default") {
@@ -398,7 +443,11 @@ pub fn parse_ts_with_warnings(source: &str, path: &Path) -> Result<LoadedRules, 
         At { m: 0, e }
     } else {
         let end = md.src.len();
-        return Err(Error::new(l.err(0, Span { start: end, end }, "no rules found: expected `export default` of a rules object")));
+        return Err(Error::new(l.err(
+            0,
+            Span { start: end, end },
+            "no rules found: expected `export default` of a rules object",
+        )));
     };
     let mut tracker = Tracker::default();
     let v = to_json(&l, root, Some(&mut tracker))?;
@@ -415,7 +464,7 @@ pub fn parse_json(source: &str, path: &Path) -> Result<Rules, Error> {
 /// Like [`parse_json`], keeping warnings.
 pub fn parse_json_with_warnings(source: &str, path: &Path) -> Result<LoadedRules, Error> {
     let (v, loc) = parse_json_text(source, path)?;
-    let loc = PermLoc::Json(loc);
+    let loc = PermLoc::Json(Box::new(loc));
     let (rules, warnings) = read(&v, &loc)?;
     Ok(LoadedRules { rules, warnings })
 }
@@ -427,7 +476,8 @@ pub fn read_file(path: &Path) -> Result<Rules, Error> {
 
 /// Like [`read_file`], keeping warnings.
 pub fn read_file_with_warnings(path: &Path) -> Result<LoadedRules, Error> {
-    let src = std::fs::read_to_string(path).map_err(|e| Error::io(path, format!("cannot read file: {e}")))?;
+    let src = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(path, format!("cannot read file: {e}")))?;
     if crate::looks_like_json(path, &src) {
         parse_json_with_warnings(&src, path)
     } else {

@@ -20,12 +20,17 @@ pub fn parse_ts(source: &str, path: &Path) -> Result<Loaded, Error> {
     };
     let root = r.find_schema()?;
     let schema = r.schema(root)?;
-    let locator = TsLocator { l: &loader, locs: &r.locs };
+    let locator = TsLocator {
+        l: &loader,
+        locs: &r.locs,
+    };
     let mut diags = check_schema(&schema, &locator);
     diags.append(&mut r.warnings);
     let (errors, warnings): (Vec<_>, Vec<_>) = diags.into_iter().partition(Diagnostic::is_error);
     if !errors.is_empty() {
-        return Err(Error { diagnostics: errors });
+        return Err(Error {
+            diagnostics: errors,
+        });
     }
     Ok(Loaded { schema, warnings })
 }
@@ -45,7 +50,11 @@ impl Locator for TsLocator<'_> {
             match t.parent() {
                 Some(p) => t = p,
                 None => {
-                    let path = self.l.module(0).map(|m| m.path.as_path().to_path_buf()).unwrap_or_default();
+                    let path = self
+                        .l
+                        .module(0)
+                        .map(|m| m.path.as_path().to_path_buf())
+                        .unwrap_or_default();
                     return Diagnostic::nowhere(severity, &path, message);
                 }
             }
@@ -91,15 +100,36 @@ impl<'a> Reader<'a> {
         let mut e = at.e;
         loop {
             match e {
-                Expr::Call { callee, type_args, args, .. } => {
-                    let Expr::Member(obj, given, span) = callee.as_ref() else { return None };
+                Expr::Call {
+                    callee,
+                    type_args,
+                    args,
+                    ..
+                } => {
+                    let Expr::Member(obj, given, span) = callee.as_ref() else {
+                        return None;
+                    };
                     let name = self.l.module(at.m)?.name(given, *span);
-                    segs.push(Seg { m: at.m, name, span: *span, type_args: type_args.as_ref(), args, called: true });
+                    segs.push(Seg {
+                        m: at.m,
+                        name,
+                        span: *span,
+                        type_args: type_args.as_ref(),
+                        args,
+                        called: true,
+                    });
                     e = obj;
                 }
                 Expr::Member(obj, given, span) => {
                     let name = self.l.module(at.m)?.name(given, *span);
-                    segs.push(Seg { m: at.m, name, span: *span, type_args: None, args: &[], called: false });
+                    segs.push(Seg {
+                        m: at.m,
+                        name,
+                        span: *span,
+                        type_args: None,
+                        args: &[],
+                        called: false,
+                    });
                     e = obj;
                 }
                 Expr::Ident(span) => {
@@ -125,7 +155,9 @@ impl<'a> Reader<'a> {
 
     fn find_schema(&mut self) -> Result<At<'a>, Error> {
         let l = self.l;
-        let md = l.module(0).ok_or_else(|| Error::io(Path::new("<input>"), "nothing to read"))?;
+        let md = l
+            .module(0)
+            .ok_or_else(|| Error::io(Path::new("<input>"), "nothing to read"))?;
         let default = if let Some(e) = &md.default_export {
             Some(At { m: 0, e })
         } else if md.exports.contains_key("default") {
@@ -175,7 +207,14 @@ impl<'a> Reader<'a> {
         }
         if md.src.contains("defineSchema(") {
             let pos = md.src.find("defineSchema(").unwrap_or(0);
-            return Err(self.err(0, Span { start: pos, end: pos + "defineSchema".len() }, LOOKALIKE));
+            return Err(self.err(
+                0,
+                Span {
+                    start: pos,
+                    end: pos + "defineSchema".len(),
+                },
+                LOOKALIKE,
+            ));
         }
         // point just past the last non-blank text
         let end = md.src.trim_end().len();
@@ -190,8 +229,12 @@ impl<'a> Reader<'a> {
         if let Expr::Call { callee, .. } = r.e {
             let text = |span: Span| self.l.text(r.m, span);
             match callee.as_ref() {
-                Expr::Ident(span) if text(*span) == "defineSchema" => return Err(self.err(r.m, *span, LOOKALIKE)),
-                Expr::Member(_, n, span) if matches!(n.as_deref().unwrap_or(text(*span)), "namespace" | "room") => {
+                Expr::Ident(span) if text(*span) == "defineSchema" => {
+                    return Err(self.err(r.m, *span, LOOKALIKE))
+                }
+                Expr::Member(_, n, span)
+                    if matches!(n.as_deref().unwrap_or(text(*span)), "namespace" | "room") =>
+                {
                     return Err(self.err(r.m, *span, LOOKALIKE))
                 }
                 _ => {}
@@ -203,12 +246,22 @@ impl<'a> Reader<'a> {
     fn schema(&mut self, root: At<'a>) -> Result<Schema, Error> {
         let l = self.l;
         let Some((kind, with_rooms)) = l.schema_call_kind(root) else {
-            return Err(self.err(root.m, root.e.span(), "expected `i.schema(...)` or `i.graph(...)`"));
+            return Err(self.err(
+                root.m,
+                root.e.span(),
+                "expected `i.schema(...)` or `i.graph(...)`",
+            ));
         };
         // the call itself (below any .withRoomSchema())
         let mut call = root;
         if with_rooms {
-            if let Expr::Call { callee, args, type_args, .. } = root.e {
+            if let Expr::Call {
+                callee,
+                args,
+                type_args,
+                ..
+            } = root.e
+            {
                 if let Expr::Member(obj, _, span) = callee.as_ref() {
                     if !args.is_empty() {
                         return Err(self.err(root.m, *span, "`withRoomSchema` takes no arguments (its room shape is a type argument)"));
@@ -217,7 +270,10 @@ impl<'a> Reader<'a> {
                     call = l.resolve(At { m: root.m, e: obj })?;
                     while let Expr::Call { callee, .. } = call.e {
                         match callee.as_ref() {
-                            Expr::Member(o, n, nspan) if n.as_deref().unwrap_or(l.text(call.m, *nspan)) == "withRoomSchema" => {
+                            Expr::Member(o, n, nspan)
+                                if n.as_deref().unwrap_or(l.text(call.m, *nspan))
+                                    == "withRoomSchema" =>
+                            {
                                 call = l.resolve(At { m: call.m, e: o })?
                             }
                             _ => break,
@@ -226,14 +282,26 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        let Expr::Call { args, span: call_span, .. } = call.e else {
+        let Expr::Call {
+            args,
+            span: call_span,
+            ..
+        } = call.e
+        else {
             return Err(self.err(call.m, call.e.span(), "expected a call"));
         };
         let mut schema = Schema::default();
         match kind {
             "schema" => {
                 let [obj] = args.as_slice() else {
-                    return Err(self.err(call.m, *call_span, format!("`i.schema` takes one object argument, found {} arguments", args.len())));
+                    return Err(self.err(
+                        call.m,
+                        *call_span,
+                        format!(
+                            "`i.schema` takes one object argument, found {} arguments",
+                            args.len()
+                        ),
+                    ));
                 };
                 let mut entities = None;
                 let mut links = None;
@@ -247,7 +315,11 @@ impl<'a> Reader<'a> {
                     }
                 }
                 let Some(entities) = entities else {
-                    return Err(self.err(call.m, obj.span(), "`i.schema({ ... })` needs an `entities` key"));
+                    return Err(self.err(
+                        call.m,
+                        obj.span(),
+                        "`i.schema({ ... })` needs an `entities` key",
+                    ));
                 };
                 schema.entities = self.entities(entities)?;
                 if let Some(links) = links {
@@ -261,7 +333,11 @@ impl<'a> Reader<'a> {
                         room_map = self.rooms(rooms)?;
                     }
                 }
-                schema.rooms = Some(if with_rooms { IndexMap::new() } else { room_map });
+                schema.rooms = Some(if with_rooms {
+                    IndexMap::new()
+                } else {
+                    room_map
+                });
             }
             _ => {
                 let (ents, links) = match args.as_slice() {
@@ -280,7 +356,11 @@ impl<'a> Reader<'a> {
                 if let Some(lk) = links {
                     schema.links = self.links(At { m: call.m, e: lk })?;
                 }
-                schema.rooms = if with_rooms { Some(IndexMap::new()) } else { None };
+                schema.rooms = if with_rooms {
+                    Some(IndexMap::new())
+                } else {
+                    None
+                };
             }
         }
         Ok(schema)
@@ -293,55 +373,109 @@ impl<'a> Reader<'a> {
     fn entities(&mut self, at: At<'a>) -> Result<IndexMap<String, Entity>, Error> {
         let mut out = IndexMap::new();
         for ent in self.l.entries(at)? {
-            self.locs.insert(Target::Entity(ent.key.to_string()), (ent.key_m, ent.key_span));
-            let entity = self.entity(ent.value, &ent.key, ent.key_m, ent.key_span)?;
+            self.locs.insert(
+                Target::Entity(ent.key.to_string()),
+                (ent.key_m, ent.key_span),
+            );
+            let entity = self.entity(ent.value, ent.key, ent.key_m, ent.key_span)?;
             out.insert(ent.key.to_string(), entity);
         }
         Ok(out)
     }
 
-    fn entity(&mut self, at: At<'a>, name: &str, key_m: ModId, key_span: Span) -> Result<Entity, Error> {
+    fn entity(
+        &mut self,
+        at: At<'a>,
+        name: &str,
+        key_m: ModId,
+        key_span: Span,
+    ) -> Result<Entity, Error> {
         let r = self.l.resolve(at)?;
         let Some((_, _, _, segs)) = self.chain(r, 0) else {
-            return Err(self.err(r.m, r.e.span(), format!("expected `i.entity({{ ... }})` for `{name}`, found {}", describe(r.e))));
+            return Err(self.err(
+                r.m,
+                r.e.span(),
+                format!(
+                    "expected `i.entity({{ ... }})` for `{name}`, found {}",
+                    describe(r.e)
+                ),
+            ));
         };
         let mut it = segs.iter();
         let Some(first) = it.next() else {
             return Err(self.err(r.m, r.e.span(), "expected `i.entity({ ... })`"));
         };
         if first.name != "entity" || !first.called {
-            return Err(self.err(first.m, first.span, format!("expected `i.entity({{ ... }})`, found `i.{}`", first.name)));
+            return Err(self.err(
+                first.m,
+                first.span,
+                format!("expected `i.entity({{ ... }})`, found `i.{}`", first.name),
+            ));
         }
         for s in it {
             if s.name != "asType" || !s.called {
-                return Err(self.err(s.m, s.span, format!("unknown entity method `.{}()` (only `.asType<T>()` is allowed)", s.name)));
+                return Err(self.err(
+                    s.m,
+                    s.span,
+                    format!(
+                        "unknown entity method `.{}()` (only `.asType<T>()` is allowed)",
+                        s.name
+                    ),
+                ));
             }
         }
         let [attrs_obj] = first.args else {
-            return Err(self.err(first.m, first.span, format!("`i.entity` takes one object argument, found {} arguments", first.args.len())));
+            return Err(self.err(
+                first.m,
+                first.span,
+                format!(
+                    "`i.entity` takes one object argument, found {} arguments",
+                    first.args.len()
+                ),
+            ));
         };
         let mut attrs = IndexMap::new();
-        for ent in self.l.entries(At { m: first.m, e: attrs_obj })? {
+        for ent in self.l.entries(At {
+            m: first.m,
+            e: attrs_obj,
+        })? {
             if name.starts_with('$') {
                 // only system namespaces have attribute-level checks
-                self.locs.insert(Target::Attr(name.to_string(), ent.key.to_string()), (ent.key_m, ent.key_span));
+                self.locs.insert(
+                    Target::Attr(name.to_string(), ent.key.to_string()),
+                    (ent.key_m, ent.key_span),
+                );
             }
-            let attr = self.attr(ent.value, &ent.key)?;
+            let attr = self.attr(ent.value, ent.key)?;
             let mut attr = attr;
             attr.loc = self.l.loc(ent.key_m, ent.key_span);
             attrs.insert(ent.key.to_string(), attr);
         }
-        Ok(Entity { attrs, loc: self.l.loc(key_m, key_span) })
+        Ok(Entity {
+            attrs,
+            loc: self.l.loc(key_m, key_span),
+        })
     }
 
     fn attr(&mut self, at: At<'a>, name: &str) -> Result<Attr, Error> {
         let r = self.l.resolve(at)?;
         let Some((_, _, _, segs)) = self.chain(r, 0) else {
-            return Err(self.err(r.m, r.e.span(), format!("expected an attribute like `i.string()` for `{name}`, found {}", describe(r.e))));
+            return Err(self.err(
+                r.m,
+                r.e.span(),
+                format!(
+                    "expected an attribute like `i.string()` for `{name}`, found {}",
+                    describe(r.e)
+                ),
+            ));
         };
         let mut it = segs.iter();
         let Some(ctor) = it.next() else {
-            return Err(self.err(r.m, r.e.span(), "expected an attribute constructor like `i.string()`"));
+            return Err(self.err(
+                r.m,
+                r.e.span(),
+                "expected an attribute constructor like `i.string()`",
+            ));
         };
         let vt = match ctor.name {
             "string" => ValueType::String,
@@ -360,26 +494,52 @@ impl<'a> Reader<'a> {
             }
         };
         if !ctor.called {
-            return Err(self.err(ctor.m, ctor.span, format!("`i.{}` must be called: `i.{}()`", ctor.name, ctor.name)));
+            return Err(self.err(
+                ctor.m,
+                ctor.span,
+                format!("`i.{}` must be called: `i.{}()`", ctor.name, ctor.name),
+            ));
         }
         if let Some(a) = ctor.args.first() {
-            let hint = if vt == ValueType::String { " (a set of values is written `i.string<'a' | 'b'>()`)" } else { "" };
-            return Err(self.err(ctor.m, a.span(), format!("`i.{}()` takes no arguments{hint}", ctor.name)));
+            let hint = if vt == ValueType::String {
+                " (a set of values is written `i.string<'a' | 'b'>()`)"
+            } else {
+                ""
+            };
+            return Err(self.err(
+                ctor.m,
+                a.span(),
+                format!("`i.{}()` takes no arguments{hint}", ctor.name),
+            ));
         }
         let mut attr = Attr::new(vt);
         if let Some(ta) = ctor.type_args {
             if !matches!(vt, ValueType::String | ValueType::Json) {
                 return Err(self.err(ctor.m, ta.span, format!("`i.{}()` takes no type argument (only `i.string<...>()` and `i.json<...>()` do)", ctor.name)));
             }
-            let literals = ta.union.as_ref().and_then(|u| self.l.flatten_union(ctor.m, u, 0));
-            attr.type_param = Some(TypeParam { raw: ta.raw.clone(), literals });
+            let literals = ta
+                .union
+                .as_ref()
+                .and_then(|u| self.l.flatten_union(ctor.m, u, 0));
+            attr.type_param = Some(TypeParam {
+                raw: ta.raw.clone(),
+                literals,
+            });
         }
         for s in it {
             if !s.called {
-                return Err(self.err(s.m, s.span, format!("`.{}` must be called: `.{}()`", s.name, s.name)));
+                return Err(self.err(
+                    s.m,
+                    s.span,
+                    format!("`.{}` must be called: `.{}()`", s.name, s.name),
+                ));
             }
             if let Some(ta) = s.type_args {
-                return Err(self.err(s.m, ta.span, format!("`.{}()` takes no type argument", s.name)));
+                return Err(self.err(
+                    s.m,
+                    ta.span,
+                    format!("`.{}()` takes no type argument", s.name),
+                ));
             }
             if let Some(a) = s.args.first() {
                 return Err(self.err(s.m, a.span(), format!("`.{}()` takes no arguments", s.name)));
@@ -407,29 +567,49 @@ impl<'a> Reader<'a> {
     fn links(&mut self, at: At<'a>) -> Result<IndexMap<String, Link>, Error> {
         let mut out = IndexMap::new();
         for ent in self.l.entries(at)? {
-            self.locs.insert(Target::Link(ent.key.to_string()), (ent.key_m, ent.key_span));
+            self.locs
+                .insert(Target::Link(ent.key.to_string()), (ent.key_m, ent.key_span));
             let mut forward = None;
             let mut reverse = None;
             for side in self.l.entries(ent.value)? {
                 match side.key {
-                    "forward" => forward = Some(self.link_side(side.value, &ent.key, true)?),
-                    "reverse" => reverse = Some(self.link_side(side.value, &ent.key, false)?),
+                    "forward" => forward = Some(self.link_side(side.value, ent.key, true)?),
+                    "reverse" => reverse = Some(self.link_side(side.value, ent.key, false)?),
                     other => self.warn(side.key_m, side.key_span, format!("unknown key `{other}` in link `{}` is ignored (expected forward and reverse)", ent.key)),
                 }
             }
             let r = self.l.resolve(ent.value)?;
             let (Some(forward), Some(reverse)) = (forward, reverse) else {
-                let missing = if self.locs.contains_key(&Target::Side(ent.key.to_string(), true)) { "reverse" } else { "forward" };
-                return Err(self.err(r.m, r.e.span(), format!("link `{}` has no `{missing}` side", ent.key)));
+                let missing = if self
+                    .locs
+                    .contains_key(&Target::Side(ent.key.to_string(), true))
+                {
+                    "reverse"
+                } else {
+                    "forward"
+                };
+                return Err(self.err(
+                    r.m,
+                    r.e.span(),
+                    format!("link `{}` has no `{missing}` side", ent.key),
+                ));
             };
-            out.insert(ent.key.to_string(), Link { forward, reverse, loc: self.l.loc(ent.key_m, ent.key_span) });
+            out.insert(
+                ent.key.to_string(),
+                Link {
+                    forward,
+                    reverse,
+                    loc: self.l.loc(ent.key_m, ent.key_span),
+                },
+            );
         }
         Ok(out)
     }
 
     fn link_side(&mut self, at: At<'a>, link: &str, forward: bool) -> Result<LinkSide, Error> {
         let r = self.l.resolve(at)?;
-        self.locs.insert(Target::Side(link.to_string(), forward), (r.m, r.e.span()));
+        self.locs
+            .insert(Target::Side(link.to_string(), forward), (r.m, r.e.span()));
         let side_name = if forward { "forward" } else { "reverse" };
         let mut on = None;
         let mut label = None;
@@ -447,7 +627,14 @@ impl<'a> Reader<'a> {
             match key {
                 "on" | "label" | "has" | "onDelete" => {
                     let Expr::Str(s, sspan) = v.e else {
-                        return Err(self.err(v.m, v.e.span(), format!("`{key}` of link `{link}` {side_name} must be a string, found {}", describe(v.e))));
+                        return Err(self.err(
+                            v.m,
+                            v.e.span(),
+                            format!(
+                                "`{key}` of link `{link}` {side_name} must be a string, found {}",
+                                describe(v.e)
+                            ),
+                        ));
                     };
                     self.locs.insert(tgt(key), (v.m, *sspan));
                     match key {
@@ -457,12 +644,22 @@ impl<'a> Reader<'a> {
                             has = Some(match s.as_str() {
                                 "one" => Has::One,
                                 "many" => Has::Many,
-                                _ => return Err(self.err(v.m, *sspan, format!("`has` must be 'one' or 'many', found '{s}'"))),
+                                _ => {
+                                    return Err(self.err(
+                                        v.m,
+                                        *sspan,
+                                        format!("`has` must be 'one' or 'many', found '{s}'"),
+                                    ))
+                                }
                             })
                         }
                         _ => {
                             if s != "cascade" {
-                                return Err(self.err(v.m, *sspan, format!("`onDelete` must be 'cascade', found '{s}'")));
+                                return Err(self.err(
+                                    v.m,
+                                    *sspan,
+                                    format!("`onDelete` must be 'cascade', found '{s}'"),
+                                ));
                             }
                             self.locs.insert(tgt("onDelete"), (f.key_m, f.key_span));
                             cascade = true;
@@ -471,7 +668,14 @@ impl<'a> Reader<'a> {
                 }
                 "required" => {
                     let Expr::Bool(b, _) = v.e else {
-                        return Err(self.err(v.m, v.e.span(), format!("`required` of link `{link}` must be true or false, found {}", describe(v.e))));
+                        return Err(self.err(
+                            v.m,
+                            v.e.span(),
+                            format!(
+                                "`required` of link `{link}` must be true or false, found {}",
+                                describe(v.e)
+                            ),
+                        ));
                     };
                     self.locs.insert(tgt(key), (f.key_m, f.key_span));
                     if !forward {
@@ -486,11 +690,24 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        let missing = |k: &str| self.err(r.m, r.e.span(), format!("link `{link}` {side_name} is missing `{k}`"));
+        let missing = |k: &str| {
+            self.err(
+                r.m,
+                r.e.span(),
+                format!("link `{link}` {side_name} is missing `{k}`"),
+            )
+        };
         let on = on.ok_or_else(|| missing("on"))?;
         let label = label.ok_or_else(|| missing("label"))?;
         let has = has.ok_or_else(|| missing("has"))?;
-        Ok(LinkSide { on, label, has, required, on_delete_cascade: cascade, extra })
+        Ok(LinkSide {
+            on,
+            label,
+            has,
+            required,
+            on_delete_cascade: cascade,
+            extra,
+        })
     }
 
     fn rooms(&mut self, at: At<'a>) -> Result<IndexMap<String, Room>, Error> {
@@ -500,20 +717,40 @@ impl<'a> Reader<'a> {
             let mut topics = None;
             for k in self.l.entries(ent.value)? {
                 match k.key {
-                    "presence" => presence = Some(self.entity(k.value, &format!("{}.presence", ent.key), k.key_m, k.key_span)?),
+                    "presence" => {
+                        presence = Some(self.entity(
+                            k.value,
+                            &format!("{}.presence", ent.key),
+                            k.key_m,
+                            k.key_span,
+                        )?)
+                    }
                     "topics" => {
                         let mut t = IndexMap::new();
                         for tp in self.l.entries(k.value)? {
-                            let e = self.entity(tp.value, &tp.key, tp.key_m, tp.key_span)?;
+                            let e = self.entity(tp.value, tp.key, tp.key_m, tp.key_span)?;
                             t.insert(tp.key.to_string(), e);
                         }
                         topics = Some(t);
                     }
-                    other => return Err(self.err(k.key_m, k.key_span, format!("unknown key `{other}` in room `{}` (expected presence and topics)", ent.key))),
+                    other => {
+                        return Err(self.err(
+                            k.key_m,
+                            k.key_span,
+                            format!(
+                                "unknown key `{other}` in room `{}` (expected presence and topics)",
+                                ent.key
+                            ),
+                        ))
+                    }
                 }
             }
             let Some(presence) = presence else {
-                return Err(self.err(ent.key_m, ent.key_span, format!("room `{}` has no `presence` entity", ent.key)));
+                return Err(self.err(
+                    ent.key_m,
+                    ent.key_span,
+                    format!("room `{}` has no `presence` entity", ent.key),
+                ));
             };
             out.insert(ent.key.to_string(), Room { presence, topics });
         }
@@ -523,7 +760,10 @@ impl<'a> Reader<'a> {
 
 fn mentions_schema_call(md: &crate::parse::Module, e: &Expr) -> bool {
     let span = e.span();
-    let text = md.src.get(span.start..md.src.len().min(span.end.max(span.start) + 200_000)).unwrap_or("");
+    let text = md
+        .src
+        .get(span.start..md.src.len().min(span.end.max(span.start) + 200_000))
+        .unwrap_or("");
     let text = if matches!(e, Expr::Opaque(..)) {
         // opaque spans cover only the error token: look at the statement around it
         md.src.get(..span.start).map_or("", |s| {
@@ -533,7 +773,8 @@ fn mentions_schema_call(md: &crate::parse::Module, e: &Expr) -> bool {
     } else {
         text
     };
-    md.i_names.iter().chain(std::iter::once(&"i".to_string())).any(|n| {
-        text.contains(&format!("{n}.schema")) || text.contains(&format!("{n}.graph"))
-    })
+    md.i_names
+        .iter()
+        .chain(std::iter::once(&"i".to_string()))
+        .any(|n| text.contains(&format!("{n}.schema")) || text.contains(&format!("{n}.graph")))
 }

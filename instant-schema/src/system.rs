@@ -41,17 +41,35 @@ pub fn system_schema() -> Schema {
     users.insert("email".to_string(), attr(String, true, true, false));
     users.insert("imageURL".to_string(), attr(String, false, false, false));
     users.insert("type".to_string(), attr(String, false, false, false));
-    entities.insert("$users".to_string(), Entity { attrs: users, loc: None });
+    entities.insert(
+        "$users".to_string(),
+        Entity {
+            attrs: users,
+            loc: None,
+        },
+    );
     let mut files = IndexMap::new();
     files.insert("path".to_string(), attr(String, true, true, true));
     files.insert("url".to_string(), attr(String, false, false, true));
-    entities.insert("$files".to_string(), Entity { attrs: files, loc: None });
+    entities.insert(
+        "$files".to_string(),
+        Entity {
+            attrs: files,
+            loc: None,
+        },
+    );
     let mut streams = IndexMap::new();
     streams.insert("clientId".to_string(), attr(String, true, true, true));
     streams.insert("done".to_string(), attr(Boolean, false, false, false));
     streams.insert("size".to_string(), attr(Number, false, false, false));
     streams.insert("abortReason".to_string(), attr(String, false, false, false));
-    entities.insert("$streams".to_string(), Entity { attrs: streams, loc: None });
+    entities.insert(
+        "$streams".to_string(),
+        Entity {
+            attrs: streams,
+            loc: None,
+        },
+    );
     let mut links = IndexMap::new();
     links.insert(
         "$usersLinkedPrimaryUser".to_string(),
@@ -69,7 +87,11 @@ pub fn system_schema() -> Schema {
             loc: None,
         },
     );
-    Schema { entities, links, rooms: None }
+    Schema {
+        entities,
+        links,
+        rooms: None,
+    }
 }
 
 impl Schema {

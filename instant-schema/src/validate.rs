@@ -88,14 +88,26 @@ pub fn check_schema(schema: &Schema, loc: &dyn Locator) -> Vec<Diagnostic> {
                 out.push(loc.diag(
                     &key("label"),
                     Severity::Error,
-                    format!("link label `{}` collides with the attribute `{}.{}`", side.label, side.on, side.label),
+                    format!(
+                        "link label `{}` collides with the attribute `{}.{}`",
+                        side.label, side.on, side.label
+                    ),
                 ));
-            } else if let Some(other) = ends.insert((side.on.as_str(), side.label.as_str()), name.as_str()) {
-                let what = if other == name { "its other side".to_string() } else { format!("link `{other}`") };
+            } else if let Some(other) =
+                ends.insert((side.on.as_str(), side.label.as_str()), name.as_str())
+            {
+                let what = if other == name {
+                    "its other side".to_string()
+                } else {
+                    format!("link `{other}`")
+                };
                 out.push(loc.diag(
                     &key("label"),
                     Severity::Error,
-                    format!("link label `{}.{}` is already used by {what}", side.on, side.label),
+                    format!(
+                        "link label `{}.{}` is already used by {what}",
+                        side.on, side.label
+                    ),
                 ));
             }
         }

@@ -41,11 +41,17 @@ ts_case!(
 );
 ts_case!(
     unknown_modifier,
-    schema("    todos: i.entity({\n      title: i.string().optional().required(),\n    }),", "")
+    schema(
+        "    todos: i.entity({\n      title: i.string().optional().required(),\n    }),",
+        ""
+    )
 );
 ts_case!(
     duplicate_attribute,
-    schema("    todos: i.entity({\n      title: i.string(),\n      title: i.number(),\n    }),", "")
+    schema(
+        "    todos: i.entity({\n      title: i.string(),\n      title: i.number(),\n    }),",
+        ""
+    )
 );
 ts_case!(
     duplicate_entity,
@@ -137,7 +143,10 @@ ts_case!(
 );
 ts_case!(
     lookalike_string_arguments,
-    schema("    todos: i.entity({ status: i.string(['todo', 'done']) }),", "")
+    schema(
+        "    todos: i.entity({ status: i.string(['todo', 'done']) }),",
+        ""
+    )
 );
 ts_case!(
     unterminated_string,
@@ -145,7 +154,10 @@ ts_case!(
 );
 ts_case!(
     template_with_substitution,
-    schema("    todos: i.entity({}),", "    l: { forward: { on: `${x}`, has: 'one', label: 'a' } },")
+    schema(
+        "    todos: i.entity({}),",
+        "    l: { forward: { on: `${x}`, has: 'one', label: 'a' } },"
+    )
 );
 ts_case!(
     type_argument_on_number,
@@ -157,12 +169,12 @@ ts_case!(
 );
 ts_case!(
     unsupported_expression,
-    schema("    todos: i.entity({ title: flag ? i.string() : i.number() }),", "")
+    schema(
+        "    todos: i.entity({ title: flag ? i.string() : i.number() }),",
+        ""
+    )
 );
-ts_case!(
-    not_a_schema,
-    "export default { entities: {} };\n"
-);
+ts_case!(not_a_schema, "export default { entities: {} };\n");
 
 #[test]
 fn json_syntax_error() {
@@ -205,5 +217,8 @@ fn perms_odd_bind_array() {
 fn perms_unknown_system_namespace_and_id_field_rule() {
     let src = "const rules = {\n  $magicCodes: { allow: { view: 'true' } },\n  todos: { fields: { id: 'false' } },\n};\nexport default rules;\n";
     let e = perms::parse_ts(src, Path::new("bad/instant.perms.ts")).unwrap_err();
-    insta::assert_snapshot!("perms_unknown_system_namespace_and_id_field_rule", e.to_string());
+    insta::assert_snapshot!(
+        "perms_unknown_system_namespace_and_id_field_rule",
+        e.to_string()
+    );
 }

@@ -62,7 +62,10 @@ fn read_with_library(file: &Path) -> Value {
             .unwrap_or_else(|e| panic!("{e}"))
             .to_json()
     } else {
-        read_file(file).unwrap_or_else(|e| panic!("{e}")).schema.to_json()
+        read_file(file)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .schema
+            .to_json()
     }
 }
 
@@ -84,7 +87,12 @@ fn every_fixture_matches_its_expected_json() {
         let text = std::fs::read_to_string(&expected_path)
             .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
         let expected: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(got, expected, "{} differs from its expected JSON", name(&file));
+        assert_eq!(
+            got,
+            expected,
+            "{} differs from its expected JSON",
+            name(&file)
+        );
         // the binary prints the same JSON
         assert_eq!(print_with_binary(&file), expected, "{}", name(&file));
     }
@@ -145,7 +153,9 @@ fn fixtures_match_the_official_package() {
     for (arg, result) in &results {
         let path = Path::new(arg.strip_prefix("json:").unwrap_or(arg));
         if name(path) == CRASHES_OFFICIAL_PACKAGE {
-            let err = result.as_ref().expect_err("the official package crashes on it");
+            let err = result
+                .as_ref()
+                .expect_err("the official package crashes on it");
             assert!(err.contains("Cannot read properties of undefined"), "{err}");
             continue;
         }
@@ -206,12 +216,18 @@ fn modular_schema_follows_imports() {
     let l = read_file(&fixtures_dir().join("modular.schema.ts")).unwrap();
     let names: Vec<&str> = l.schema.entities.keys().map(String::as_str).collect();
     assert_eq!(names, ["members", "sessions", "tasks", "settings"]);
-    let p = l.schema.entities["tasks"].attrs["priority"].type_param.clone().unwrap();
+    let p = l.schema.entities["tasks"].attrs["priority"]
+        .type_param
+        .clone()
+        .unwrap();
     assert_eq!(p.literals.unwrap(), ["low", "medium", "high"]);
     let loc = l.schema.entities["sessions"].loc.clone().unwrap();
     assert!(loc.file.ends_with("modules/auth.schema.ts"));
     let end = l.schema.link_end("members", "sessions").unwrap();
-    assert_eq!((end.target, end.has, end.is_forward), ("sessions", Has::Many, false));
+    assert_eq!(
+        (end.target, end.has, end.is_forward),
+        ("sessions", Has::Many, false)
+    );
 }
 
 #[test]
@@ -228,11 +244,25 @@ fn warnings_are_reported_where_the_official_package_accepts_input() {
 #[test]
 fn legacy_graph_has_no_rooms_and_with_room_schema_gives_empty_rooms() {
     let dir = fixtures_dir();
-    assert!(read_file(&dir.join("graph-no-rooms.schema.ts")).unwrap().schema.rooms.is_none());
-    assert!(read_file(&dir.join("legacy-graph-appid.schema.ts")).unwrap().schema.rooms.is_none());
-    let r = read_file(&dir.join("legacy-graph.schema.ts")).unwrap().schema.rooms;
+    assert!(read_file(&dir.join("graph-no-rooms.schema.ts"))
+        .unwrap()
+        .schema
+        .rooms
+        .is_none());
+    assert!(read_file(&dir.join("legacy-graph-appid.schema.ts"))
+        .unwrap()
+        .schema
+        .rooms
+        .is_none());
+    let r = read_file(&dir.join("legacy-graph.schema.ts"))
+        .unwrap()
+        .schema
+        .rooms;
     assert_eq!(r.map(|r| r.len()), Some(0));
-    let r = read_file(&dir.join("with-room-schema.schema.ts")).unwrap().schema.rooms;
+    let r = read_file(&dir.join("with-room-schema.schema.ts"))
+        .unwrap()
+        .schema
+        .rooms;
     assert_eq!(r.map(|r| r.len()), Some(0));
 }
 
@@ -240,23 +270,41 @@ fn legacy_graph_has_no_rooms_and_with_room_schema_gives_empty_rooms() {
 fn json_forms_read_to_the_same_schema() {
     let dir = fixtures_dir();
     let api = read_file(&dir.join("api.schema.json")).unwrap().schema;
-    let nested = read_file(&dir.join("api-nested.schema.json")).unwrap().schema;
+    let nested = read_file(&dir.join("api-nested.schema.json"))
+        .unwrap()
+        .schema;
     assert_eq!(api, nested);
     // hidden system attributes are dropped, pull-style link names are generated
     assert!(!api.entities["$files"].attrs.contains_key("size"));
-    assert_eq!(api.entities["posts"].attrs["meta"].value_type, ValueType::Any);
+    assert_eq!(
+        api.entities["posts"].attrs["meta"].value_type,
+        ValueType::Any
+    );
     let l = &api.links["postsAuthor"];
-    assert_eq!((l.forward.required, l.forward.on_delete_cascade), (Some(true), true));
+    assert_eq!(
+        (l.forward.required, l.forward.on_delete_cascade),
+        (Some(true), true)
+    );
     let l = &api.links["profilesAvatar"];
-    assert_eq!((l.reverse.has, l.reverse.on_delete_cascade), (Has::One, true));
+    assert_eq!(
+        (l.reverse.has, l.reverse.on_delete_cascade),
+        (Has::One, true)
+    );
     // from_json_value accepts the conformance-cases form
     let text = std::fs::read_to_string(dir.join("conformance.schema.json")).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     let s = instant_schema::from_json_value(&v).unwrap();
-    assert_eq!(s.to_json(), read_file(&dir.join("conformance.schema.json")).unwrap().schema.to_json());
+    assert_eq!(
+        s.to_json(),
+        read_file(&dir.join("conformance.schema.json"))
+            .unwrap()
+            .schema
+            .to_json()
+    );
     // and every schema of conformance-cases.json
-    let cases = std::fs::read_to_string(repo_root().join("../shared/reference/conformance-cases.json"))
-        .or_else(|_| std::fs::read_to_string("/work/shared/reference/conformance-cases.json"));
+    let cases =
+        std::fs::read_to_string(repo_root().join("../shared/reference/conformance-cases.json"))
+            .or_else(|_| std::fs::read_to_string("/work/shared/reference/conformance-cases.json"));
     if let Ok(cases) = cases {
         let cases: Vec<Value> = serde_json::from_str(&cases).unwrap();
         for c in cases.iter().filter_map(|c| c.get("schema")) {
@@ -288,11 +336,17 @@ fn perms_lookups() {
     assert_eq!(binds.len(), 3);
     let limits = &rules.rate_limits["signups"];
     assert_eq!(limits[0].capacity, 10.0);
-    assert_eq!(limits[0].refill.as_ref().unwrap().period.as_deref(), Some("1 hour"));
+    assert_eq!(
+        limits[0].refill.as_ref().unwrap().period.as_deref(),
+        Some("1 hour")
+    );
 
     let legacy = perms::read_file(&fixtures_dir().join("legacy.perms.ts")).unwrap();
     assert_eq!(legacy.rule("goals", Action::Update), Some("false"));
-    assert_eq!(legacy.binds("goals"), [("isCreator", "auth.id in data.ref('creator.id')")]);
+    assert_eq!(
+        legacy.binds("goals"),
+        [("isCreator", "auth.id in data.ref('creator.id')")]
+    );
     assert_eq!(legacy.rule("other", Action::View), None);
 
     let json = perms::read_file(&fixtures_dir().join("rules.perms.json")).unwrap();
@@ -305,15 +359,28 @@ fn perms_lookups() {
 #[test]
 fn system_namespaces() {
     let sys = instant_schema::system_schema();
-    assert_eq!(sys.entities.keys().collect::<Vec<_>>(), ["$users", "$files", "$streams"]);
+    assert_eq!(
+        sys.entities.keys().collect::<Vec<_>>(),
+        ["$users", "$files", "$streams"]
+    );
     assert!(sys.validate().is_empty());
-    let l = read_file(&fixtures_dir().join("basic.schema.ts")).unwrap().schema;
+    let l = read_file(&fixtures_dir().join("basic.schema.ts"))
+        .unwrap()
+        .schema;
     let with = l.with_system_namespaces();
     assert!(with.entities.contains_key("$streams"));
-    assert_eq!(with.link_end("$files", "$stream").unwrap().target, "$streams");
-    assert_eq!(with.link_end("$users", "linkedPrimaryUser").unwrap().has, Has::One);
+    assert_eq!(
+        with.link_end("$files", "$stream").unwrap().target,
+        "$streams"
+    );
+    assert_eq!(
+        with.link_end("$users", "linkedPrimaryUser").unwrap().has,
+        Has::One
+    );
     // user declarations are kept
-    let s = read_file(&fixtures_dir().join("system.schema.ts")).unwrap().schema;
+    let s = read_file(&fixtures_dir().join("system.schema.ts"))
+        .unwrap()
+        .schema;
     let with = s.with_system_namespaces();
     assert!(with.entities["$users"].attrs.contains_key("nickname"));
     assert_eq!(with.entities["$streams"].attrs.len(), 4);
@@ -338,8 +405,14 @@ fn check_command_exit_codes() {
     let out = Command::new(bin).arg("check").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("instant.schema.ts:2:58: unknown attribute constructor `i.strin()`"), "{err}");
-    assert!(err.contains("\n                                                         ^^^^^\n"), "{err}");
+    assert!(
+        err.contains("instant.schema.ts:2:58: unknown attribute constructor `i.strin()`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n                                                         ^^^^^\n"),
+        "{err}"
+    );
     let out = Command::new(bin).arg("print").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());

@@ -21,10 +21,52 @@ fn fixtures() -> Vec<(PathBuf, String)> {
 }
 
 const PIECES: &[&str] = &[
-    "{", "}", "(", ")", "[", "]", "<", ">", ">>>", "'", "\"", "`", "${", "/*", "*/", "//", "\\", "...",
-    "=>", ",", ";", "\n", "\r\n", "i.", ".optional()", "i.string<'a' | 'b'>()", "i.entity({})",
-    "as const", "satisfies X", "export default ", "import x from './modules/users';", "$users", "0x",
-    "1e", "\u{feff}", "é", "!", "?", "+", "-", "|", "&", "=", ":", "#!", "\u{2028}",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "<",
+    ">",
+    ">>>",
+    "'",
+    "\"",
+    "`",
+    "${",
+    "/*",
+    "*/",
+    "//",
+    "\\",
+    "...",
+    "=>",
+    ",",
+    ";",
+    "\n",
+    "\r\n",
+    "i.",
+    ".optional()",
+    "i.string<'a' | 'b'>()",
+    "i.entity({})",
+    "as const",
+    "satisfies X",
+    "export default ",
+    "import x from './modules/users';",
+    "$users",
+    "0x",
+    "1e",
+    "\u{feff}",
+    "é",
+    "!",
+    "?",
+    "+",
+    "-",
+    "|",
+    "&",
+    "=",
+    ":",
+    "#!",
+    "\u{2028}",
 ];
 
 fn read_all(path: &Path, text: &str) {
@@ -118,7 +160,10 @@ fn deep_nesting_is_an_error_not_a_crash() {
         let err = parse_ts(&text, Path::new("deep.ts")).unwrap_err();
         assert!(!err.diagnostics.is_empty());
     }
-    let text = format!("type X = {}string;\nexport default 1", "A extends B ? C : ".repeat(50_000));
+    let text = format!(
+        "type X = {}string;\nexport default 1",
+        "A extends B ? C : ".repeat(50_000)
+    );
     assert!(parse_ts(&text, Path::new("deep.ts")).is_err());
     let json = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
     assert!(parse_json(&json, Path::new("deep.json")).is_err());
