@@ -139,9 +139,9 @@ pub fn expand_schema(schema: &Schema, tracked: &[String]) -> Result<TokenStream,
     })
 }
 
-/// The Rust type of an attribute's values (without `Option`); `prefix` leads from the current
-/// module to the schema module (`super::` from a namespace module).
-fn value_type(ns: &str, name: &str, attr: &Attr, prefix: &TokenStream) -> TokenStream {
+/// The Rust type of an attribute's values (without `Option`), as written inside the namespace's
+/// module (where `__t` and `__json` are imported).
+fn value_type(ns: &str, name: &str, attr: &Attr) -> TokenStream {
     if attr
         .type_param
         .as_ref()
@@ -150,16 +150,36 @@ fn value_type(ns: &str, name: &str, attr: &Attr, prefix: &TokenStream) -> TokenS
         && attr.value_type == ValueType::String
     {
         let e = format_ident!("{}{}", pascal(ns), pascal(name));
-        return quote! { #prefix #e };
+        return quote! { #e };
     }
     match attr.value_type {
         ValueType::String => quote! { ::std::string::String },
         ValueType::Number => quote! { f64 },
         ValueType::Boolean => quote! { bool },
-        ValueType::Date => quote! { ::instant_admin::typed::DateTime },
-        ValueType::Json | ValueType::Any => {
-            quote! { ::instant_admin::typed::__private::serde_json::Value }
-        }
+        ValueType::Date => quote! { __t::DateTime },
+        ValueType::Json | ValueType::Any => quote! { __json::Value },
+    }
+}
+
+/// The same type as written inside the `fields` module, where only `super::` items are in scope
+/// and marker structs may shadow primitive names.
+fn value_type_in_fields(ns: &str, name: &str, attr: &Attr) -> TokenStream {
+    if attr
+        .type_param
+        .as_ref()
+        .and_then(|t| t.literals.as_ref())
+        .is_some()
+        && attr.value_type == ValueType::String
+    {
+        let e = format_ident!("{}{}", pascal(ns), pascal(name));
+        return quote! { super::#e };
+    }
+    match attr.value_type {
+        ValueType::String => quote! { ::std::string::String },
+        ValueType::Number => quote! { ::core::primitive::f64 },
+        ValueType::Boolean => quote! { ::core::primitive::bool },
+        ValueType::Date => quote! { super::__t::DateTime },
+        ValueType::Json | ValueType::Any => quote! { super::__json::Value },
     }
 }
 
@@ -222,12 +242,12 @@ fn expand_namespace(
 
     let mut row_fields = Vec::new();
     let mut enums = Vec::new();
+    let mut enum_names = Vec::new();
     let mut markers = Vec::new();
     let mut handles = Vec::new();
     let mut setters = Vec::new();
     let mut new_fields = Vec::new();
     let mut new_inserts = Vec::new();
-    let mut path_modules = Vec::new();
     let mut link_setters = Vec::new();
 
     for (name, attr) in &attrs {
@@ -237,23 +257,33 @@ fn expand_namespace(
         fields_scope.claim(&snake(name), name);
         handles_scope.claim(&handle_name(name), name);
         setters_scope.claim(&snake(name), name);
-        let ty = value_type(ns, name, attr, &quote! {});
-        let ty_in_module = value_type(ns, name, attr, &quote! { super:: });
-        let ty_in_fields = value_type(ns, name, attr, &quote! { super::super:: });
-        let doc = format!("`{name}` ({}).", describe(attr));
+        let ty = value_type(ns, name, attr);
+        let ty_in_fields = value_type_in_fields(ns, name, attr);
+        let described = describe(attr);
+        let doc = format!("`{name}` ({described}).");
         let optional = is_optional_field(attr);
         let is_date = attr.value_type == ValueType::Date;
 
-        // Row field.
-        let serde_attr = match (is_date, optional) {
-            (true, true) => {
-                quote! { #[serde(rename = #name, default, with = "::instant_admin::typed::date::option")] }
-            }
-            (true, false) => {
-                quote! { #[serde(rename = #name, with = "::instant_admin::typed::date")] }
-            }
-            (false, true) => quote! { #[serde(rename = #name, default)] },
-            (false, false) => quote! { #[serde(rename = #name)] },
+        // Row field: serde attributes only where needed.
+        let mut serde_args = Vec::new();
+        if field != name {
+            serde_args.push(quote! { rename = #name });
+        }
+        if optional {
+            serde_args.push(quote! { default });
+        }
+        if is_date {
+            let with = if optional {
+                "__t::date::option"
+            } else {
+                "__t::date"
+            };
+            serde_args.push(quote! { with = #with });
+        }
+        let serde_attr = if serde_args.is_empty() {
+            quote! {}
+        } else {
+            quote! { #[serde(#(#serde_args),*)] }
         };
         let field_ty = if optional {
             quote! { ::core::option::Option<#ty> }
@@ -270,83 +300,70 @@ fn expand_namespace(
         if let Some(lits) = attr.type_param.as_ref().and_then(|t| t.literals.as_ref()) {
             if attr.value_type == ValueType::String {
                 enums.push(expand_enum(ns, name, lits));
+                enum_names.push(format_ident!("{}{}", pascal(ns), pascal(name)));
             }
         }
 
         // Marker type and its capabilities.
-        let marker_doc = format!(
-            "Marker type of attribute `{ns}.{name}` ({}).",
-            describe(attr)
-        );
+        let marker_doc = format!("`{ns}.{name}` ({described}).");
         let checked = attr.value_type.checked_data_type().is_some();
         let comparable = attr.indexed && checked;
         let likeable = attr.indexed && attr.value_type == ValueType::String;
         let mut caps = Vec::new();
         if comparable {
-            caps.push(quote! { impl ::instant_admin::typed::Comparable for #field {} });
+            caps.push(quote! { impl super::__t::Comparable for #field {} });
         }
         if likeable {
-            caps.push(quote! { impl ::instant_admin::typed::Likeable for #field {} });
+            caps.push(quote! { impl super::__t::Likeable for #field {} });
         }
         if attr.unique {
-            caps.push(quote! { impl ::instant_admin::typed::Unique for #field {} });
+            caps.push(quote! { impl super::__t::Unique for #field {} });
         }
         markers.push(quote! {
             #[doc = #marker_doc]
-            #[derive(Debug, Clone, Copy)]
             pub struct #field;
-            impl ::instant_admin::typed::Attribute for #field {
-                type Namespace = super::super::#row;
+            impl super::__t::Attribute for #field {
+                type Namespace = super::#row;
                 type Value = #ty_in_fields;
                 const NAME: &'static ::core::primitive::str = #name;
             }
             #(#caps)*
         });
-        let handle_doc = format!(
-            "Handle on `{name}` ({}), for conditions{}.",
-            describe(attr),
-            if comparable { ", ordering" } else { "" }
-        );
         handles.push(quote! {
-            #[doc = #handle_doc]
-            pub const #handle: ::instant_admin::typed::Attr<fields::#field, super::#row> =
-                ::instant_admin::typed::Attr::new(#name);
+            #[doc = #doc]
+            pub const #handle: __t::Attr<fields::#field, #row> = __t::Attr::new(#name);
         });
 
         // Typed setters on Write.
-        let set_doc = format!("Set `{name}` ({}).", describe(attr));
         setters.push(quote! {
-            #[doc = #set_doc]
-            pub fn #field(self, value: impl ::instant_admin::typed::IntoAttr<#ty_in_module>) -> Self {
-                Write(self.0.set(#name, ::instant_admin::typed::IntoAttr::into_attr(value)))
+            #[doc = #doc]
+            pub fn #field(self, value: impl __t::IntoAttr<#ty>) -> Self {
+                Write(self.0.set(#name, __t::IntoAttr::into_attr(value)))
             }
         });
         if !attr.required {
             let clear = format_ident!("clear_{}", snake(name));
             setters_scope.claim(&clear.to_string(), &format!("clear of {name}"));
-            let clear_doc = format!("Set `{name}` to null (it is optional).");
+            let clear_doc = format!("Set `{name}` to null.");
             setters.push(quote! {
                 #[doc = #clear_doc]
                 pub fn #clear(self) -> Self {
-                    Write(self.0.set(#name, ::instant_admin::typed::__private::serde_json::Value::Null))
+                    Write(self.0.set(#name, __json::Value::Null))
                 }
             });
         }
 
         // `New` fields: required attributes are required fields.
-        let new_doc = format!("`{name}` ({}).", describe(attr));
         if attr.required || attr.client_required {
-            new_fields.push(quote! { #[doc = #new_doc] pub #field: #ty_in_module, });
+            new_fields.push(quote! { #[doc = #doc] pub #field: #ty, });
             new_inserts.push(quote! {
-                attrs.insert(#name.into(), ::instant_admin::typed::IntoAttr::<#ty_in_module>::into_attr(self.#field));
+                attrs.insert(#name.into(), __t::IntoAttr::<#ty>::into_attr(self.#field));
             });
         } else {
-            new_fields.push(
-                quote! { #[doc = #new_doc] pub #field: ::core::option::Option<#ty_in_module>, },
-            );
+            new_fields.push(quote! { #[doc = #doc] pub #field: ::core::option::Option<#ty>, });
             new_inserts.push(quote! {
                 if let ::core::option::Option::Some(value) = self.#field {
-                    attrs.insert(#name.into(), ::instant_admin::typed::IntoAttr::<#ty_in_module>::into_attr(value));
+                    attrs.insert(#name.into(), __t::IntoAttr::<#ty>::into_attr(value));
                 }
             });
         }
@@ -360,95 +377,52 @@ fn expand_namespace(
         fields_scope.claim(&snake(label), label);
         handles_scope.claim(&handle_name(label), label);
         let target_row = ident(&pascal(end.target));
-        let target_mod = ident(&snake(end.target));
         let has_one = end.has == Has::One;
         let desc = format!(
-            "link `{ns}.{label}` to {} `{}`",
+            "link `{label}` to {} `{}`",
             if has_one { "one" } else { "many" },
             end.target
         );
-        let row_doc = format!(
-            "The {desc}; filled when the query asks for it (`.with({}::{})`).",
-            snake(ns),
-            handle_name(label)
-        );
+        let row_doc = format!("The {desc}, when the query asks for it.");
+        let rename = if field != label {
+            quote! { rename = #label, }
+        } else {
+            quote! {}
+        };
         if has_one {
             row_fields.push(quote! {
                 #[doc = #row_doc]
-                #[serde(rename = #label, default, deserialize_with = "::instant_admin::typed::de::has_one", skip_serializing_if = "::core::option::Option::is_none")]
-                pub #field: ::core::option::Option<::std::boxed::Box<#target_row>>,
+                #[serde(#rename default, deserialize_with = "__t::de::has_one", skip_serializing_if = "::core::option::Option::is_none")]
+                pub #field: ::core::option::Option<::std::boxed::Box<super::#target_row>>,
             });
         } else {
             row_fields.push(quote! {
                 #[doc = #row_doc]
-                #[serde(rename = #label, default, deserialize_with = "::instant_admin::typed::de::has_many", skip_serializing_if = "::std::vec::Vec::is_empty")]
-                pub #field: ::std::vec::Vec<#target_row>,
+                #[serde(#rename default, deserialize_with = "__t::de::has_many", skip_serializing_if = "<[_]>::is_empty")]
+                pub #field: ::std::vec::Vec<super::#target_row>,
             });
         }
-        let marker_doc = format!("Marker type of the {desc}.");
+        let marker_doc = format!("The {desc}.");
         markers.push(quote! {
             #[doc = #marker_doc]
-            #[derive(Debug, Clone, Copy)]
             pub struct #field;
-            impl ::instant_admin::typed::LinkLabel for #field {
-                type From = super::super::#row;
+            impl super::__t::LinkLabel for #field {
+                type From = super::#row;
                 type To = super::super::#target_row;
                 const LABEL: &'static ::core::primitive::str = #label;
-                const HAS_ONE: bool = #has_one;
+                const HAS_ONE: ::core::primitive::bool = #has_one;
             }
         });
-        let handle_doc = format!(
-            "Handle on the {desc}, for nested queries (`query().with({})`).",
-            handle_name(label)
-        );
+        let handle_doc = format!("The {desc}: `query().with(..)`, `.at(attr)` for conditions.");
         handles.push(quote! {
             #[doc = #handle_doc]
-            pub const #handle: ::instant_admin::typed::Link<fields::#field> = ::instant_admin::typed::Link::new();
+            pub const #handle: __t::Link<fields::#field> = __t::Link::new();
         });
-
-        // Conditions through the link: one module per link with the target's attributes.
-        let mut path_consts = Vec::new();
-        let id_path = format!("{label}.id");
-        let id_doc = format!("The id of the entity linked through `{label}`.");
-        path_consts.push(quote! {
-            #[doc = #id_doc]
-            pub const id: ::instant_admin::typed::Attr<super::super::#target_mod::fields::id, super::super::#row> =
-                ::instant_admin::typed::Attr::new(#id_path);
-        });
-        if let Some(target) = schema.entities.get(end.target) {
-            for (tname, tattr) in target.attrs.iter().filter(|(n, _)| n.as_str() != "id") {
-                let tfield = ident(&snake(tname));
-                let tconst = ident(&handle_name(tname));
-                if snake(tname) == "id" {
-                    continue;
-                }
-                let path = format!("{label}.{tname}");
-                let doc = format!(
-                    "`{tname}` of the entity linked through `{label}` ({}).",
-                    describe(tattr)
-                );
-                path_consts.push(quote! {
-                    #[doc = #doc]
-                    pub const #tconst: ::instant_admin::typed::Attr<super::super::#target_mod::fields::#tfield, super::super::#row> =
-                        ::instant_admin::typed::Attr::new(#path);
-                });
-            }
-        }
-        let mod_doc = format!("Conditions on `{ns}` through the {desc} (`{label}.<attr>` paths).");
-        path_modules.push(quote! {
-            #[doc = #mod_doc]
-            pub mod #handle {
-                #(#path_consts)*
-            }
-        });
-
-        // Typed link setter.
-        let link_doc =
-            format!("The {desc}: add (link) or remove (unlink) this target; call again for more.");
+        let link_doc = format!("The {desc}: add or remove this target (call again for more).");
         link_setters.push(quote! {
             #[doc = #link_doc]
-            pub fn #field(self, target: impl ::instant_admin::typed::IntoTarget<super::#target_row>) -> Self {
-                Links(self.0.add(#label, ::instant_admin::typed::IntoTarget::into_target(target)))
+            pub fn #field(self, target: impl __t::IntoTarget<super::#target_row>) -> Self {
+                Links(self.0.add(#label, __t::IntoTarget::into_target(target)))
             }
         });
     }
@@ -461,115 +435,113 @@ fn expand_namespace(
         return Err(errors);
     }
 
-    let row_doc =
-        format!("One `{ns}` entity, as a query returns it. Implements `Namespace` for `{ns}`.");
+    let row_doc = format!("One `{ns}` entity, as a query returns it.");
     let mod_doc = format!("Typed handles, queries and transaction builders for namespace `{ns}`.");
-    let id_marker_doc = format!("Marker type of the id of `{ns}` entities.");
-    let id_handle_doc = format!("Handle on the id of `{ns}` entities, for conditions.");
-    let new_doc =
-        format!("The attributes of a new `{ns}` entity: required attributes are required fields.");
+    let new_doc = format!("A new `{ns}` entity: required attributes are required fields.");
     Ok(quote! {
-        #[doc = #row_doc]
-        #[derive(Debug, Clone, PartialEq,
-            ::instant_admin::typed::__private::serde::Serialize,
-            ::instant_admin::typed::__private::serde::Deserialize)]
-        #[serde(crate = "::instant_admin::typed::__private::serde")]
-        pub struct #row {
-            /// The entity's id.
-            pub id: ::instant_admin::typed::Id<#row>,
-            #(#row_fields)*
-        }
-
-        impl ::instant_admin::typed::Namespace for #row {
-            const NAME: &'static ::core::primitive::str = #ns;
-        }
-
-        impl ::instant_admin::typed::Projection for #row {
-            type Namespace = #row;
-            const NAMESPACE: &'static ::core::primitive::str = #ns;
-            fn node() -> ::instant_admin::typed::__private::serde_json::Value {
-                ::instant_admin::typed::__private::serde_json::Value::Object(
-                    ::instant_admin::typed::__private::serde_json::Map::new())
-            }
-        }
-
-        #(#enums)*
+        pub use self::#module::#row;
+        #(pub use self::#module::#enum_names;)*
 
         #[doc = #mod_doc]
         #[allow(non_upper_case_globals)]
         pub mod #module {
+            use ::instant_admin::typed as __t;
+            use ::instant_admin::typed::__private::serde as __serde;
+            use ::instant_admin::typed::__private::serde_json as __json;
+
             /// The namespace's name on the wire.
-            pub const NAME: &::core::primitive::str = #ns;
+            pub const NAME: &str = #ns;
+
+            #[doc = #row_doc]
+            #[derive(Debug, Clone, PartialEq, __serde::Serialize, __serde::Deserialize)]
+            #[serde(crate = "__serde")]
+            pub struct #row {
+                /// The entity's id.
+                pub id: __t::Id<#row>,
+                #(#row_fields)*
+            }
+
+            impl __t::Namespace for #row {
+                const NAME: &'static str = #ns;
+            }
+
+            impl __t::Projection for #row {
+                type Namespace = #row;
+                const NAMESPACE: &'static str = #ns;
+                fn node() -> __json::Value {
+                    __json::Value::Object(__json::Map::new())
+                }
+            }
+
+            #(#enums)*
 
             /// Marker types of this namespace's attributes and links.
             #[allow(non_camel_case_types)]
             pub mod fields {
-                #[doc = #id_marker_doc]
-                #[derive(Debug, Clone, Copy)]
+                /// The entity's id.
                 pub struct id;
-                impl ::instant_admin::typed::Attribute for id {
-                    type Namespace = super::super::#row;
-                    type Value = ::instant_admin::typed::Id<super::super::#row>;
+                impl super::__t::Attribute for id {
+                    type Namespace = super::#row;
+                    type Value = super::__t::Id<super::#row>;
                     const NAME: &'static ::core::primitive::str = "id";
                 }
-                impl ::instant_admin::typed::Unique for id {}
+                impl super::__t::Unique for id {}
                 #(#markers)*
             }
 
-            #[doc = #id_handle_doc]
-            pub const id: ::instant_admin::typed::Attr<fields::id, super::#row> = ::instant_admin::typed::Attr::new("id");
+            /// The entity's id, for conditions and lookups.
+            pub const id: __t::Attr<fields::id, #row> = __t::Attr::new("id");
             #(#handles)*
-            #(#path_modules)*
 
             /// A query for entities of this namespace.
-            pub fn query() -> ::instant_admin::typed::Select<super::#row> {
-                ::instant_admin::typed::Select::new()
+            pub fn query() -> __t::Select<#row> {
+                __t::Select::new()
             }
 
             /// `update`: set attributes, creating the entity if it does not exist.
-            pub fn update(target: impl ::instant_admin::typed::IntoTarget<super::#row>) -> Write {
-                Write(::instant_admin::typed::Write::update(target))
+            pub fn update(target: impl __t::IntoTarget<#row>) -> Write {
+                Write(__t::Write::update(target))
             }
 
             /// `update` with `upsert: false`: fails if the entity does not exist.
-            pub fn update_existing(target: impl ::instant_admin::typed::IntoTarget<super::#row>) -> Write {
-                Write(::instant_admin::typed::Write::update_existing(target))
+            pub fn update_existing(target: impl __t::IntoTarget<#row>) -> Write {
+                Write(__t::Write::update_existing(target))
             }
 
-            /// `merge`: deep-merge into json attributes; other attributes are set as by `update`.
-            pub fn merge(target: impl ::instant_admin::typed::IntoTarget<super::#row>) -> Write {
-                Write(::instant_admin::typed::Write::merge(target))
+            /// `merge`: deep-merge into json attributes; others are set as by `update`.
+            pub fn merge(target: impl __t::IntoTarget<#row>) -> Write {
+                Write(__t::Write::merge(target))
             }
 
             /// `merge` with `upsert: false`.
-            pub fn merge_existing(target: impl ::instant_admin::typed::IntoTarget<super::#row>) -> Write {
-                Write(::instant_admin::typed::Write::merge_existing(target))
+            pub fn merge_existing(target: impl __t::IntoTarget<#row>) -> Write {
+                Write(__t::Write::merge_existing(target))
             }
 
             /// `create`: a new entity with these attributes; fails if it exists.
-            pub fn create(target: impl ::instant_admin::typed::IntoTarget<super::#row>, new: New) -> Write {
-                Write(::instant_admin::typed::Write::create(target, new.into_attrs()))
+            pub fn create(target: impl __t::IntoTarget<#row>, new: New) -> Write {
+                Write(__t::Write::create(target, new.into_attrs()))
             }
 
             /// `delete`: the entity, its links, and entities linked with `onDelete: 'cascade'`.
-            pub fn delete(target: impl ::instant_admin::typed::IntoTarget<super::#row>) -> ::instant_admin::Step {
-                ::instant_admin::typed::step(::instant_admin::typed::delete_json::<super::#row>(target))
+            pub fn delete(target: impl __t::IntoTarget<#row>) -> ::instant_admin::Step {
+                __t::step(__t::delete_json::<#row>(target))
             }
 
-            /// `link`: add links from the entity, with one typed setter per link label.
-            pub fn link(target: impl ::instant_admin::typed::IntoTarget<super::#row>) -> Links {
-                Links(::instant_admin::typed::LinkWrite::link(target))
+            /// `link`: add links from the entity, with a typed setter per link label.
+            pub fn link(target: impl __t::IntoTarget<#row>) -> Links {
+                Links(__t::LinkWrite::link(target))
             }
 
             /// `unlink`: remove links from the entity.
-            pub fn unlink(target: impl ::instant_admin::typed::IntoTarget<super::#row>) -> Links {
-                Links(::instant_admin::typed::LinkWrite::unlink(target))
+            pub fn unlink(target: impl __t::IntoTarget<#row>) -> Links {
+                Links(__t::LinkWrite::unlink(target))
             }
 
             /// An `update`, `merge` or `create` step, with a typed setter per attribute.
             #[derive(Debug, Clone)]
             #[must_use = "a step does nothing until it is passed to `transact`"]
-            pub struct Write(::instant_admin::typed::Write<super::#row>);
+            pub struct Write(__t::Write<#row>);
 
             impl Write {
                 #(#setters)*
@@ -577,7 +549,7 @@ fn expand_namespace(
 
             impl ::core::convert::From<Write> for ::instant_admin::Step {
                 fn from(w: Write) -> Self {
-                    ::instant_admin::typed::step(w.0.to_json())
+                    __t::step(w.0.to_json())
                 }
             }
 
@@ -590,7 +562,7 @@ fn expand_namespace(
             /// A `link` or `unlink` step, with a typed setter per link label.
             #[derive(Debug, Clone)]
             #[must_use = "a step does nothing until it is passed to `transact`"]
-            pub struct Links(::instant_admin::typed::LinkWrite<super::#row>);
+            pub struct Links(__t::LinkWrite<#row>);
 
             impl Links {
                 #(#link_setters)*
@@ -598,7 +570,7 @@ fn expand_namespace(
 
             impl ::core::convert::From<Links> for ::instant_admin::Step {
                 fn from(l: Links) -> Self {
-                    ::instant_admin::typed::step(l.0.to_json())
+                    __t::step(l.0.to_json())
                 }
             }
 
@@ -615,9 +587,9 @@ fn expand_namespace(
             }
 
             impl New {
-                fn into_attrs(self) -> ::instant_admin::typed::__private::serde_json::Map<::std::string::String, ::instant_admin::typed::__private::serde_json::Value> {
+                fn into_attrs(self) -> __json::Map<::std::string::String, __json::Value> {
                     #[allow(unused_mut)]
-                    let mut attrs = ::instant_admin::typed::__private::serde_json::Map::new();
+                    let mut attrs = __json::Map::new();
                     #(#new_inserts)*
                     attrs
                 }
@@ -652,10 +624,8 @@ fn expand_enum(ns: &str, name: &str, literals: &[String]) -> TokenStream {
     let variant_docs: Vec<String> = literals.iter().map(|l| format!("`{l:?}`")).collect();
     quote! {
         #[doc = #doc]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-            ::instant_admin::typed::__private::serde::Serialize,
-            ::instant_admin::typed::__private::serde::Deserialize)]
-        #[serde(crate = "::instant_admin::typed::__private::serde")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, __serde::Serialize, __serde::Deserialize)]
+        #[serde(crate = "__serde")]
         pub enum #ty {
             #(
                 #[doc = #variant_docs]
@@ -669,19 +639,18 @@ fn expand_enum(ns: &str, name: &str, literals: &[String]) -> TokenStream {
             pub const ALL: &'static [#ty] = &[#(#ty::#variants),*];
 
             /// The value as stored.
-            pub fn as_str(&self) -> &'static ::core::primitive::str {
+            pub fn as_str(&self) -> &'static str {
                 match self {
                     #(#ty::#variants => #literals,)*
                 }
             }
         }
 
-        impl ::instant_admin::typed::Fits<::instant_admin::typed::kind::String> for #ty {}
+        impl __t::Fits<__t::kind::String> for #ty {}
 
-        impl ::instant_admin::typed::IntoAttr<#ty> for #ty {
-            fn into_attr(self) -> ::instant_admin::typed::__private::serde_json::Value {
-                ::instant_admin::typed::__private::serde_json::Value::String(
-                    ::std::string::String::from(self.as_str()))
+        impl __t::IntoAttr<#ty> for #ty {
+            fn into_attr(self) -> __json::Value {
+                __json::Value::String(::std::string::String::from(self.as_str()))
             }
         }
     }
