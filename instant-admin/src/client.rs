@@ -53,6 +53,8 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     pub(crate) throw_on_missing_attrs: bool,
     pub(crate) subscribe_idle_timeout: Duration,
+    /// Webhook signing keys already fetched, by `<api uri>:<kid>`.
+    pub(crate) webhook_keys: std::sync::Mutex<std::collections::HashMap<String, [u8; 32]>>,
 }
 
 impl fmt::Debug for Instant {
@@ -181,6 +183,7 @@ impl InstantBuilder {
                 retry: self.retry,
                 throw_on_missing_attrs: self.throw_on_missing_attrs,
                 subscribe_idle_timeout: self.subscribe_idle_timeout,
+                webhook_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
             as_user: None,
         })
@@ -196,6 +199,8 @@ pub(crate) enum AuthMode {
     Scoped,
     /// No auth headers at all (verify_refresh_token).
     None,
+    /// Only `authorization: Bearer <admin token>` (webhook management).
+    Bearer,
 }
 
 /// Whether a request may be sent again after a failure that may have reached the server.
@@ -218,7 +223,9 @@ pub(crate) enum Payload {
 /// One API call, before sending.
 pub(crate) struct Call {
     pub(crate) method: Method,
-    pub(crate) path: &'static str,
+    pub(crate) path: std::borrow::Cow<'static, str>,
+    /// An absolute URL to call instead of `api_uri + path` (webhook payload URLs).
+    pub(crate) url: Option<reqwest::Url>,
     /// Query parameters after `app_id`.
     pub(crate) params: Vec<(&'static str, String)>,
     /// Whether the URL carries `app_id=` (everything but subscribe-query).
@@ -236,10 +243,15 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub(crate) fn new(method: Method, path: &'static str, auth: AuthMode) -> Call {
+    pub(crate) fn new(
+        method: Method,
+        path: impl Into<std::borrow::Cow<'static, str>>,
+        auth: AuthMode,
+    ) -> Call {
         Call {
             method,
-            path,
+            path: path.into(),
+            url: None,
             params: Vec::new(),
             app_id_param: true,
             auth,
@@ -466,6 +478,17 @@ impl Instant {
         if mode == AuthMode::None {
             return Ok(h);
         }
+        if mode == AuthMode::Bearer {
+            let Some(t) = self.inner.admin_token.as_ref() else {
+                return Err(Error::Config(
+                    "an admin token is required for this call".to_owned(),
+                ));
+            };
+            let mut v = header_value(&format!("Bearer {}", t.expose()), "admin token")?;
+            v.set_sensitive(true);
+            h.insert(reqwest::header::AUTHORIZATION, v);
+            return Ok(h);
+        }
         let scope = match mode {
             AuthMode::Scoped => self.as_user.as_ref(),
             _ => None,
@@ -510,6 +533,9 @@ impl Instant {
     }
 
     fn url(&self, call: &Call) -> Result<reqwest::Url, Error> {
+        if let Some(u) = &call.url {
+            return Ok(u.clone());
+        }
         let mut url = reqwest::Url::parse(&format!("{}{}", self.inner.api_uri, call.path))
             .map_err(|e| Error::Config(format!("invalid API URL: {e}")))?;
         if call.app_id_param || !call.params.is_empty() {
@@ -597,12 +623,12 @@ impl Instant {
         let policy = &self.inner.retry;
         let mut attempt: u32 = 1;
         loop {
-            tracing::debug!(method = %call.method, path = call.path, attempt, "instant request");
+            tracing::debug!(method = %call.method, path = %call.path, attempt, "instant request");
             let result = self.attempt(&mut call).await;
             let err = match result {
                 Ok(body) => {
                     tracing::debug!(
-                        path = call.path,
+                        path = %call.path,
                         attempt,
                         bytes = body.len(),
                         "instant answer"
@@ -611,7 +637,7 @@ impl Instant {
                 }
                 Err(e) => e,
             };
-            tracing::debug!(path = call.path, attempt, status = ?err.status(), trace_id = ?err.trace_id(), error = %err, "instant request failed");
+            tracing::debug!(path = %call.path, attempt, status = ?err.status(), trace_id = ?err.trace_id(), error = %err, "instant request failed");
             let stream_used = matches!(call.payload, Payload::Stream(None));
             if attempt >= policy.max_attempts.max(1) || stream_used {
                 return Err(err);
@@ -619,7 +645,7 @@ impl Instant {
             let Some(delay) = retry_delay(policy, &err, attempt, call.repeat) else {
                 return Err(err);
             };
-            tracing::info!(path = call.path, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying instant request");
+            tracing::info!(path = %call.path, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying instant request");
             tokio::time::sleep(delay).await;
             attempt += 1;
         }

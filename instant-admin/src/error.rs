@@ -81,6 +81,9 @@ pub enum Error {
     /// The client is misconfigured (no app id, no admin token where one is needed, bad URL, ...).
     #[error("configuration error: {0}")]
     Config(String),
+    /// A webhook request did not verify (bad or old signature, unknown key, malformed body).
+    #[error("webhook verification failed: {0}")]
+    WebhookVerification(String),
     /// The caller passed something this crate refuses to send (e.g. a query that is not an object).
     #[error("invalid input: {0}")]
     InvalidInput(String),

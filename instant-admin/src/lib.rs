@@ -2,7 +2,8 @@
 //!
 //! [`Instant`] runs InstaQL queries and InstaML transactions over HTTP against Instant Cloud or a
 //! self-hosted Instant (or `instant-local`), with typed errors, retries that never repeat an
-//! unsafe write, large-batch helpers, impersonation, auth, storage, presence and live queries.
+//! unsafe write, large-batch helpers, impersonation, auth, storage, presence, live queries and
+//! webhooks.
 //!
 //! This layer is untyped: queries and steps are `serde_json::Value`s (or [`Step`]s). Typed code
 //! generated from a schema plugs into it through the [`Query`] and [`IntoSteps`] traits.
@@ -21,6 +22,7 @@ mod rooms;
 mod step;
 mod storage;
 mod subscribe;
+mod webhooks;
 
 pub use auth::{Auth, SignedInUser, TokenFor, User, UserRef};
 pub use chunked::{ChunkOptions, ChunkOutcome, ChunkProgress};
@@ -36,6 +38,10 @@ pub use rooms::{PresencePeer, Rooms};
 pub use step::{action, EntityId, IntoSteps, Lookup, Step};
 pub use storage::{FileOptions, FileRecord, LegacyFile, Storage, UploadSource, UploadedFile};
 pub use subscribe::{QueryEvent, SessionInfo, Subscription};
+pub use webhooks::{
+    CreateWebhook, UpdateWebhook, WebhookBody, WebhookEvent, WebhookEventsPage, WebhookInfo,
+    WebhookPayload, WebhookRecord, Webhooks, DEFAULT_WEBHOOK_TOLERANCE,
+};
 
 /// A new random entity id: a lowercase, hyphenated UUID v4.
 pub fn id() -> String {

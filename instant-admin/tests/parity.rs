@@ -9,7 +9,7 @@
 //!
 //! Deliberate differences, outside what is compared: we URL-encode presence parameters (the
 //! official SDK does not; the server decodes both the same for the plain ids used here), and our
-//! `accept`/`user-agent` headers come from reqwest.
+//! `user-agent` is `instant-rs/<version>`.
 
 mod common;
 
@@ -17,8 +17,8 @@ use std::process::Command;
 
 use futures::StreamExt;
 use instant_admin::{
-    AsUser, Config, DebugQueryOptions, DebugTransactOptions, FileOptions, Instant, Lookup,
-    QueryOptions, Step, TokenFor, UserRef,
+    AsUser, Config, CreateWebhook, DebugQueryOptions, DebugTransactOptions, FileOptions, Instant,
+    Lookup, QueryOptions, Step, TokenFor, UpdateWebhook, UserRef, WebhookBody,
 };
 use serde_json::{json, Value};
 
@@ -92,6 +92,14 @@ fn user_ref(p: &Value) -> UserRef {
     } else {
         UserRef::RefreshToken(p["refresh_token"].as_str().unwrap().into())
     }
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn s(v: &Value, k: &str) -> String {
@@ -283,6 +291,76 @@ async fn run_rust(base: &str, script: &Value) {
                     .await
                     .unwrap();
                 assert_eq!(p.len(), 1);
+            }
+            "webhooks.list" => assert_eq!(db.webhooks().list().await.unwrap().len(), 1),
+            "webhooks.create" => {
+                let w = db
+                    .webhooks()
+                    .create(CreateWebhook {
+                        url: s(o, "url"),
+                        namespaces: strs(&o["namespaces"]),
+                        actions: strs(&o["actions"]),
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(w.url.as_deref(), Some("https://example.com/hook"));
+            }
+            "webhooks.update" => {
+                let params = UpdateWebhook {
+                    url: o.get("url").and_then(Value::as_str).map(str::to_owned),
+                    namespaces: o.get("namespaces").map(strs),
+                    actions: o.get("actions").map(strs),
+                };
+                db.webhooks().update(&s(o, "id"), params).await.unwrap();
+            }
+            "webhooks.delete" => {
+                assert_eq!(db.webhooks().delete(&s(o, "id")).await.unwrap().id, "w1")
+            }
+            "webhooks.enable" => {
+                assert_eq!(db.webhooks().enable(&s(o, "id")).await.unwrap().id, "w1")
+            }
+            "webhooks.disable" => {
+                let reason = o.get("reason").and_then(Value::as_str);
+                db.webhooks().disable(&s(o, "id"), reason).await.unwrap();
+            }
+            "webhooks.listEvents" => {
+                let after = o.get("after").and_then(Value::as_str);
+                let page = db.webhooks().list_events(&s(o, "id"), after).await.unwrap();
+                assert_eq!(page.events.len(), 1);
+                assert!(page.has_next_page);
+            }
+            "webhooks.getEvent" => assert_eq!(
+                db.webhooks()
+                    .get_event(&s(o, "id"), &s(o, "isn"))
+                    .await
+                    .unwrap()
+                    .isn,
+                "0/328/48953748"
+            ),
+            "webhooks.resendEvent" => {
+                db.webhooks()
+                    .resend_event(&s(o, "id"), &s(o, "isn"))
+                    .await
+                    .unwrap();
+            }
+            "webhooks.getPayload" => {
+                let p = db
+                    .webhooks()
+                    .get_payload(&s(o, "id"), &s(o, "isn"))
+                    .await
+                    .unwrap();
+                assert_eq!(p.data[0].action, "create");
+            }
+            "webhooks.fetchJwks" => {
+                assert!(db.webhooks().fetch_jwks().await.unwrap()["keys"].is_array())
+            }
+            "webhooks.fetchPayloads" => {
+                let body = WebhookBody {
+                    payload_url: format!("{base}{}", s(o, "path")),
+                    token: s(o, "token"),
+                };
+                let p = db.webhooks().fetch_payload(&body).await.unwrap();
+                assert_eq!(p.idempotency_key.as_deref(), Some("k1"));
             }
             "subscribe" => {
                 let opts = match o.get("ruleParams") {

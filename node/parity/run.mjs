@@ -135,6 +135,45 @@ for (const o of script.ops) {
     case 'getPresence':
       await c.rooms.getPresence(o.roomType, o.roomId);
       break;
+    case 'webhooks.list':
+      await c.webhooks.manager.list();
+      break;
+    case 'webhooks.create':
+      await c.webhooks.manager.create({ url: o.url, namespaces: o.namespaces, actions: o.actions });
+      break;
+    case 'webhooks.update': {
+      const params = {};
+      for (const k of ['url', 'namespaces', 'actions']) if (o[k]) params[k] = o[k];
+      await c.webhooks.manager.update(o.id, params);
+      break;
+    }
+    case 'webhooks.delete':
+      await c.webhooks.manager.delete(o.id);
+      break;
+    case 'webhooks.enable':
+      await c.webhooks.manager.enable(o.id);
+      break;
+    case 'webhooks.disable':
+      await c.webhooks.manager.disable(o.id, o.reason ? { reason: o.reason } : undefined);
+      break;
+    case 'webhooks.listEvents':
+      await c.webhooks.manager.listEvents(o.id, o.after ? { after: o.after } : undefined);
+      break;
+    case 'webhooks.getEvent':
+      await c.webhooks.manager.getEvent(o.id, o.isn);
+      break;
+    case 'webhooks.resendEvent':
+      await c.webhooks.manager.resendEvent(o.id, o.isn);
+      break;
+    case 'webhooks.getPayload':
+      await c.webhooks.manager.getPayload(o.id, o.isn);
+      break;
+    case 'webhooks.fetchJwks':
+      await c.webhooks.fetchJwks();
+      break;
+    case 'webhooks.fetchPayloads':
+      await c.webhooks.fetchPayloads({ payloadUrl: apiURI + o.path, token: o.token });
+      break;
     case 'subscribe':
       await firstResult(c, o.q, o.ruleParams ? { ruleParams: o.ruleParams } : {});
       break;

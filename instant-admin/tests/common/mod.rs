@@ -25,6 +25,7 @@ pub struct Recorded {
 /// HTTP library and are not part of the wire contract).
 pub const RELEVANT_HEADERS: &[&str] = &[
     "content-type",
+    "accept",
     "app-id",
     "authorization",
     "as-email",
@@ -93,6 +94,22 @@ pub fn answer(method: &Method, path: &str, host: &str) -> Value {
         }
         (_, "/admin/rooms/presence") => {
             json!({"sessions": {"s1": {"peer-id": "s1", "data": {"color": "red"}, "user": null}}})
+        }
+        (_, "/.well-known/webhooks/jwks.json") => {
+            json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "x": "qrSkwDaMITRMF9nOgpueqxgaAiuFmJperYE3mkyl8Ow"}]})
+        }
+        (_, p) if p.starts_with("/webhooks/payload/") => {
+            json!({"data": [{"namespace": "goals", "id": "g1", "action": "create",
+            "before": null, "after": {"id": "g1"}, "idempotencyKey": "k1:0"}], "idempotencyKey": "k1"})
+        }
+        (_, p) if p.starts_with("/dash/apps/") => {
+            let hook = json!({"id": "w1", "sink": {"url": "https://example.com/hook"}, "namespaces": ["goals"],
+                "actions": ["create"], "status": "active", "disabled_reason": null,
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"});
+            let event = json!({"isn": "0/328/48953748", "status": "success", "attempts": [],
+                "next_attempt_after": null, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"});
+            json!({"webhooks": [hook.clone()], "webhook": hook, "events": [event.clone()], "event": event,
+                   "pageInfo": {"startCursor": "a", "endCursor": "b", "hasNextPage": true}})
         }
         _ => json!({}),
     }
