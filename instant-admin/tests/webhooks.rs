@@ -10,6 +10,9 @@ use ed25519_dalek::{Signer, SigningKey};
 use instant_admin::{Config, Error, Instant, DEFAULT_WEBHOOK_TOLERANCE};
 use serde_json::json;
 
+/// Paths requested, with their `authorization` header.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 fn b64url(bytes: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
@@ -29,7 +32,7 @@ fn b64url(bytes: &[u8]) -> String {
 async fn verify_signature_fetch_key_and_payload() {
     let sk = SigningKey::from_bytes(&[42u8; 32]);
     let jwk_x = b64url(&sk.verifying_key().to_bytes());
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let seen2 = Arc::clone(&seen);
     let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, _body: Bytes| {
         let seen = Arc::clone(&seen2);
