@@ -9,6 +9,8 @@
 //!
 //! Every problem is a [`Diagnostic`] with file, line, column and the source line.
 
+#![warn(missing_docs)]
+
 pub mod diag;
 mod eval;
 mod json;

@@ -209,8 +209,12 @@ impl Module {
     /// Whether `name` is the `i` object here (an import of `i`, or `i` itself when nothing is
     /// imported under that name).
     pub fn is_i(&self, name: &str) -> bool {
-        self.i_names.iter().any(|n| n == name)
-            || (name == "i" && !self.imports.contains_key("i") && !self.consts.contains_key("i"))
+        if self.i_names.is_empty() {
+            // no import of `i` at all (e.g. a global in a JS file): the bare name `i`
+            name == "i" && !self.imports.contains_key("i") && !self.consts.contains_key("i")
+        } else {
+            self.i_names.iter().any(|n| n == name)
+        }
     }
 }
 
