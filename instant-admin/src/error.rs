@@ -10,7 +10,7 @@ use serde_json::Value;
 /// Answers from the server that carry an error envelope (`{"type", "message", "hint", "trace-id"}`)
 /// become one variant per known `type`; types this crate does not know yet land in [`Error::Api`].
 /// Every API variant carries an [`ApiError`] with the HTTP status, message, parsed hint and trace id.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// `validation-failed`: the query, the steps or a parameter did not pass the server's checks.

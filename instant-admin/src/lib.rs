@@ -50,6 +50,29 @@ pub fn id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+    fn send<T: Send>(_: &T) {}
+
+    #[test]
+    fn client_and_futures_are_send() {
+        send_sync_clone::<Instant>();
+        send_sync_clone::<Error>();
+        let db = Instant::new(Config::new("1c9d1e0b-4d39-4b4e-8e5c-3f2b8a1f0e11", "t")).unwrap();
+        send(&db.query(json!({})));
+        send(&db.transact(Step::delete("a", id())));
+        send(&db.subscribe_query(json!({})));
+        send(&db.transact_chunked(Vec::<Step>::new(), ChunkOptions::new(10)));
+        send(&db.storage().upload_file(
+            "p",
+            UploadSource::reader(&b"x"[..], 1),
+            FileOptions::new(),
+        ));
+        send(&db.auth().create_token("a@b.c"));
+        send(&db.webhooks().list());
+    }
     #[test]
     fn ids_are_lowercase_v4() {
         let a = super::id();
