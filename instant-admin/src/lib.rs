@@ -17,6 +17,7 @@ mod chunked;
 mod client;
 mod config;
 mod error;
+mod pages;
 mod query;
 mod rooms;
 mod step;

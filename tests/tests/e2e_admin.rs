@@ -407,4 +407,34 @@ async fn chunked_writes() {
     assert!(outcomes.iter().all(|o| o.is_ok()));
     let v = db.query(json!({"items": {}})).await.unwrap();
     assert_eq!(v["items"].as_array().map(Vec::len), Some(250));
+
+    // Read them back page by page.
+    let pages: Vec<Vec<Value>> = db
+        .pages("items", json!({}), 100)
+        .map(|p| p.unwrap())
+        .collect()
+        .await;
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        [100, 100, 50]
+    );
+    let mut ns: Vec<i64> = pages
+        .iter()
+        .flatten()
+        .map(|r| r["n"].as_i64().unwrap())
+        .collect();
+    ns.sort();
+    assert_eq!(ns, (0..250).collect::<Vec<_>>());
+    let evens: usize = db
+        .pages(
+            "items",
+            json!({"$": {"where": {"n": {"$in": [0, 2, 4]}}}}),
+            2,
+        )
+        .map(|p| p.unwrap().len())
+        .collect::<Vec<_>>()
+        .await
+        .iter()
+        .sum();
+    assert_eq!(evens, 3);
 }
