@@ -10,6 +10,66 @@
 //!
 //! The wire format follows the official `@instantdb/admin` SDK request for request (paths,
 //! parameters, headers and bodies); the `parity` test compares the two.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use futures::StreamExt;
+//! use instant_admin::{
+//!     AsUser, ChunkOptions, Config, Error, FileOptions, Instant, Lookup, QueryOptions, RetryPolicy,
+//!     Step, UserRef,
+//! };
+//! use serde_json::json;
+//!
+//! # async fn tour() -> Result<(), Error> {
+//! // From INSTANT_APP_ID / INSTANT_APP_ADMIN_TOKEN / INSTANT_API_URI, or built explicitly:
+//! let db = Instant::builder(Config::new("<app id>", "<admin token>").api_uri("http://localhost:8888"))
+//!     .timeout(Some(Duration::from_secs(30)))
+//!     .retry_policy(RetryPolicy::default())
+//!     .build()?;
+//!
+//! // Queries, with rule params if needed.
+//! let goals = db.query(json!({"goals": {"$": {"where": {"title": "Get fit"}}, "todos": {}}})).await?;
+//! let mine = db
+//!     .query_with(json!({"goals": {}}), QueryOptions::new().rule_params(json!({"key": "k"})))
+//!     .await?;
+//!
+//! // Transactions: any mix of steps; lookups in entity and link position.
+//! let goal = instant_admin::id();
+//! db.transact((
+//!     Step::update("goals", &goal, json!({"title": "Get fit"})),
+//!     Step::link("goals", &goal, json!({"owner": Lookup::new("email", "a@b.c")})),
+//!     Step::merge("profiles", Lookup::new("email", "a@b.c"), json!({"prefs": {"theme": "dark"}})),
+//! ))
+//! .await?;
+//!
+//! // Errors are typed by the server's `type`.
+//! match db.transact(Step::create("goals", &goal, json!({}))).await {
+//!     Err(Error::ValidationFailed(e)) => eprintln!("{} {:?}", e.message, e.hint),
+//!     other => { other?; }
+//! }
+//!
+//! // Large writes: chunks, concurrency, per-chunk outcomes.
+//! let steps: Vec<Step> = (0..10_000)
+//!     .map(|n| Step::update("items", instant_admin::id(), json!({ "n": n })))
+//!     .collect();
+//! let outcomes = db.transact_chunked(steps, ChunkOptions::new(500).concurrency(4)).await;
+//! for failed in outcomes.into_iter().filter(|o| !o.is_ok()) {
+//!     db.retry_chunk(failed).await;
+//! }
+//!
+//! // Acting as a user; auth, storage, presence, live queries.
+//! let as_alyssa = db.as_user(AsUser::Email("alyssa@example.com".into()));
+//! let visible = as_alyssa.query(json!({"goals": {}})).await?;
+//! let token = db.auth().create_token("alyssa@example.com").await?;
+//! let user = db.auth().get_user(UserRef::RefreshToken(token)).await?;
+//! db.storage().upload_file("docs/a.txt", b"hello".as_slice(), FileOptions::new()).await?;
+//! let peers = db.rooms().get_presence("chat", "room-1").await?;
+//! let mut live = db.subscribe_query(json!({"goals": {}}));
+//! while let Some(event) = live.next().await {
+//!     println!("{:?}", event?.data);
+//! }
+//! # let _ = (goals, mine, visible, user, peers); Ok(()) }
+//! ```
 #![warn(missing_docs)]
 
 mod auth;
