@@ -232,6 +232,21 @@ impl Auth {
         self.db.call_decode(call).await
     }
 
+    /// Creates a guest user (`POST /admin/sign_in_guest`, a server route the official SDKs do
+    /// not call) with optional custom `$users` fields; the user comes with a refresh token.
+    pub async fn sign_in_guest(&self, extra_fields: Option<Value>) -> Result<User, Error> {
+        let mut body = Map::new();
+        if let Some(extra) = extra_fields {
+            body.insert("extra-fields".into(), extra);
+        }
+        let call = Call::new(Method::POST, "/admin/sign_in_guest", AuthMode::Admin)
+            .json(&body)?
+            .repeat(Repeat::Unsafe);
+        let a: UserAnswer = self.db.call_decode(call).await?;
+        a.user
+            .ok_or_else(|| Error::decode("the answer has no user"))
+    }
+
     /// Checks a magic code and returns only the user (the older form of
     /// [`Auth::check_magic_code`], kept for parity with the official SDK).
     pub async fn verify_magic_code(&self, email: &str, code: &str) -> Result<User, Error> {

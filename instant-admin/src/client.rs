@@ -453,6 +453,17 @@ impl Instant {
         self.call_decode(call).await
     }
 
+    /// The app's schema as the server sees it (`GET /admin/schema`, experimental on the server;
+    /// the official SDKs do not call it), e.g. to check that a compiled schema matches the
+    /// deployed one.
+    pub async fn schema(&self) -> Result<Value, Error> {
+        let call = Call::new(Method::GET, "/admin/schema", AuthMode::Admin);
+        let mut v: Value = self.call_decode(call).await?;
+        v.get_mut("schema")
+            .map(Value::take)
+            .ok_or_else(|| Error::decode("the answer has no schema"))
+    }
+
     /// Sends a call (with retries) and decodes the 200 answer.
     pub(crate) async fn call_decode<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
         let bytes = self.call(call).await?;

@@ -272,6 +272,13 @@ async fn auth_users_and_impersonation() {
         .await;
     assert!(e.is_err() || sent == "000000");
 
+    // Guests, and the server's view of the schema.
+    let guest = auth.sign_in_guest(None).await.unwrap();
+    assert_eq!(guest.is_guest, Some(true));
+    assert!(guest.refresh_token.is_some());
+    let schema = db.schema().await.unwrap();
+    assert!(schema.is_object(), "{schema}");
+
     // Sign out and delete.
     auth.sign_out(UserRef::RefreshToken(token.clone()))
         .await
