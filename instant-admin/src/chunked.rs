@@ -35,7 +35,14 @@ pub struct ChunkOutcome {
     pub range: Range<usize>,
     /// Its steps, so a failed chunk can be sent again alone ([`Instant::retry_chunk`]).
     pub steps: Vec<Step>,
-    /// The transaction's answer.
+    /// How many of its leading steps are committed: all of them on success; on failure, those
+    /// of the parts that went through before a split part failed (see
+    /// [`ChunkOptions::split_on_limit`]).
+    pub committed_steps: usize,
+    /// How many transactions were sent for it, rejected ones included (more than one when it
+    /// was split or retried).
+    pub transactions: usize,
+    /// The answer of its last transaction, or the error that stopped it.
     pub result: Result<TransactResult, Error>,
 }
 
@@ -51,6 +58,7 @@ pub struct ChunkOptions {
     chunk_size: usize,
     concurrency: usize,
     transact: TransactOptions,
+    split_on_limit: bool,
     on_progress: Option<Box<dyn Fn(ChunkProgress) + Send + Sync>>,
 }
 
@@ -70,6 +78,7 @@ impl ChunkOptions {
             chunk_size: chunk_size.max(1),
             concurrency: 1,
             transact: TransactOptions::default(),
+            split_on_limit: true,
             on_progress: None,
         }
     }
@@ -83,6 +92,14 @@ impl ChunkOptions {
     /// Options of each transaction.
     pub fn transact_options(mut self, opts: TransactOptions) -> Self {
         self.transact = opts;
+        self
+    }
+
+    /// Whether a chunk the server rejects with `parameter-limit-exceeded` (nothing committed) is
+    /// split in halves and sent again, recursively (default on). The parts commit separately,
+    /// in order.
+    pub fn split_on_limit(mut self, on: bool) -> Self {
+        self.split_on_limit = on;
         self
     }
 
@@ -132,7 +149,9 @@ impl Instant {
                     Arc::clone(&done_steps),
                 );
                 async move {
-                    let result = db.transact_slice(&steps, &opts.transact).await;
+                    let sent =
+                        send_splitting(&db, &steps, &opts.transact, opts.split_on_limit).await;
+                    let result = sent.result;
                     let failed = if result.is_err() {
                         failed_chunks.fetch_add(1, Ordering::SeqCst) + 1
                     } else {
@@ -153,6 +172,8 @@ impl Instant {
                         index,
                         range,
                         steps,
+                        committed_steps: sent.committed,
+                        transactions: sent.transactions,
                         result,
                     }
                 }
@@ -164,11 +185,68 @@ impl Instant {
         outcomes
     }
 
-    /// Sends a chunk again (typically one that failed); returns the new outcome.
+    /// Sends again the steps of a chunk that are not committed yet (typically after a failure),
+    /// splitting on `parameter-limit-exceeded`; returns the updated outcome.
     pub async fn retry_chunk(&self, chunk: ChunkOutcome) -> ChunkOutcome {
-        let result = self
-            .transact_slice(&chunk.steps, &TransactOptions::default())
-            .await;
-        ChunkOutcome { result, ..chunk }
+        let from = chunk.committed_steps.min(chunk.steps.len());
+        let rest = chunk.steps.get(from..).unwrap_or_default();
+        let sent = send_splitting(self, rest, &TransactOptions::default(), true).await;
+        ChunkOutcome {
+            committed_steps: from + sent.committed,
+            transactions: chunk.transactions + sent.transactions,
+            result: sent.result,
+            ..chunk
+        }
     }
+}
+
+struct Sent {
+    committed: usize,
+    transactions: usize,
+    result: Result<TransactResult, Error>,
+}
+
+/// Sends steps as one transaction; if the server says they are too many
+/// (`parameter-limit-exceeded`, nothing committed), sends each half in turn, recursively.
+fn send_splitting<'a>(
+    db: &'a Instant,
+    steps: &'a [Step],
+    opts: &'a TransactOptions,
+    split: bool,
+) -> futures::future::BoxFuture<'a, Sent> {
+    Box::pin(async move {
+        match db.transact_slice(steps, opts).await {
+            Ok(r) => Sent {
+                committed: steps.len(),
+                transactions: 1,
+                result: Ok(r),
+            },
+            Err(Error::ParameterLimitExceeded(_)) if split && steps.len() > 1 => {
+                tracing::info!(
+                    steps = steps.len(),
+                    "parameter limit exceeded; splitting the chunk"
+                );
+                let mid = steps.len() / 2;
+                let (left, right) = steps.split_at(mid);
+                let first = send_splitting(db, left, opts, split).await;
+                if first.result.is_err() {
+                    return Sent {
+                        transactions: first.transactions + 1,
+                        ..first
+                    };
+                }
+                let second = send_splitting(db, right, opts, split).await;
+                Sent {
+                    committed: first.committed + second.committed,
+                    transactions: 1 + first.transactions + second.transactions,
+                    result: second.result,
+                }
+            }
+            Err(e) => Sent {
+                committed: 0,
+                transactions: 1,
+                result: Err(e),
+            },
+        }
+    })
 }

@@ -616,6 +616,100 @@ async fn chunked_transact_reports_per_chunk_and_retries_one_chunk() {
     assert_eq!(srv.requests().len(), 5);
 }
 
+#[tokio::test]
+async fn chunk_over_the_parameter_limit_is_split() {
+    // The server takes at most 2 steps per transaction.
+    let srv = serve(Arc::new(|req: &RawReq, i| {
+        let n = req.json()["steps"].as_array().map_or(0, Vec::len);
+        if n > 2 {
+            Act::Reply(
+                400,
+                vec![],
+                error_json("parameter-limit-exceeded", Value::Null),
+            )
+        } else {
+            ok(json!({"tx-id": 1000 + i}))
+        }
+    }))
+    .await;
+    let db = client(&srv.base);
+    let steps: Vec<Step> = (0..5)
+        .map(|n| Step::create("items", instant_admin::id(), json!({ "n": n })))
+        .collect();
+    let out = db
+        .transact_chunked(steps.clone(), ChunkOptions::new(5))
+        .await;
+    assert_eq!(out.len(), 1);
+    assert!(out[0].is_ok(), "{:?}", out[0].result);
+    assert_eq!(out[0].committed_steps, 5);
+    // 5 (rejected) -> 2 + 3 (rejected) -> 1 + 2
+    assert_eq!(out[0].transactions, 5);
+    let accepted: Vec<Value> = srv
+        .requests()
+        .iter()
+        .map(RawReq::json)
+        .filter(|b| b["steps"].as_array().is_some_and(|s| s.len() <= 2))
+        .flat_map(|b| b["steps"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let expected: Vec<Value> = steps.iter().map(|s| s.as_value().clone()).collect();
+    assert_eq!(accepted, expected, "every step committed once, in order");
+
+    // Without splitting, the error comes back as it is.
+    let out = db
+        .transact_chunked(steps, ChunkOptions::new(5).split_on_limit(false))
+        .await;
+    assert!(matches!(
+        out[0].result,
+        Err(Error::ParameterLimitExceeded(_))
+    ));
+    assert_eq!(out[0].committed_steps, 0);
+}
+
+#[tokio::test]
+async fn retry_chunk_sends_only_what_is_not_committed() {
+    // At most 2 steps per transaction; the third transaction fails once with a 400.
+    let failed = Arc::new(Mutex::new(false));
+    let f = Arc::clone(&failed);
+    let srv = serve(Arc::new(move |req: &RawReq, _| {
+        let steps = req.json()["steps"].as_array().cloned().unwrap_or_default();
+        if steps.len() > 2 {
+            return Act::Reply(
+                400,
+                vec![],
+                error_json("parameter-limit-exceeded", Value::Null),
+            );
+        }
+        let mut failed = f.lock().unwrap();
+        if steps.iter().any(|s| s[3]["n"] == 3) && !*failed {
+            *failed = true;
+            return Act::Reply(400, vec![], error_json("validation-failed", Value::Null));
+        }
+        ok(json!({"tx-id": 1}))
+    }))
+    .await;
+    let db = client(&srv.base);
+    let steps: Vec<Step> = (0..4)
+        .map(|n| Step::create("items", instant_admin::id(), json!({ "n": n })))
+        .collect();
+    let mut out = db.transact_chunked(steps, ChunkOptions::new(4)).await;
+    let chunk = out.remove(0);
+    assert!(matches!(chunk.result, Err(Error::ValidationFailed(_))));
+    assert_eq!(chunk.committed_steps, 2);
+    let before = srv.requests().len();
+    let again = db.retry_chunk(chunk).await;
+    assert!(again.is_ok());
+    assert_eq!(again.committed_steps, 4);
+    let resent = &srv.requests()[before..];
+    assert_eq!(resent.len(), 1);
+    let ns: Vec<Value> = resent[0].json()["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[3]["n"].clone())
+        .collect();
+    assert_eq!(ns, vec![json!(2), json!(3)]);
+}
+
 fn sse_event(v: Value) -> String {
     format!("data: {v}\n\n")
 }
