@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One attribute of an app, as the server stores it (semantics.md §0).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -108,9 +109,9 @@ impl AttrDef {
 /// All live attributes of one app, indexed for lookups.
 #[derive(Debug, Clone, Default)]
 pub struct Attrs {
-    list: Vec<AttrDef>,
-    fwd: HashMap<(String, String), usize>,
-    rev: HashMap<(String, String), usize>,
+    list: Vec<Arc<AttrDef>>,
+    fwd: HashMap<String, HashMap<String, usize>>,
+    rev: HashMap<String, HashMap<String, usize>>,
     by_key: HashMap<i64, usize>,
 }
 
@@ -118,7 +119,7 @@ impl Attrs {
     /// Builds the index over `list`.
     pub fn new(list: Vec<AttrDef>) -> Attrs {
         let mut a = Attrs {
-            list,
+            list: list.into_iter().map(Arc::new).collect(),
             ..Attrs::default()
         };
         a.reindex();
@@ -130,9 +131,12 @@ impl Attrs {
         self.rev.clear();
         self.by_key.clear();
         for (i, a) in self.list.iter().enumerate() {
-            self.fwd.insert((a.etype.clone(), a.label.clone()), i);
+            self.fwd
+                .entry(a.etype.clone())
+                .or_default()
+                .insert(a.label.clone(), i);
             if let Some((e, l)) = &a.rev {
-                self.rev.insert((e.clone(), l.clone()), i);
+                self.rev.entry(e.clone()).or_default().insert(l.clone(), i);
             }
             self.by_key.insert(a.key, i);
         }
@@ -140,12 +144,12 @@ impl Attrs {
 
     /// Adds one attribute (already keyed).
     pub fn push(&mut self, a: AttrDef) {
-        self.list.push(a);
+        self.list.push(Arc::new(a));
         self.reindex();
     }
 
     /// Removes the attribute with this uuid.
-    pub fn remove_id(&mut self, id: &str) -> Option<AttrDef> {
+    pub fn remove_id(&mut self, id: &str) -> Option<Arc<AttrDef>> {
         let pos = self.list.iter().position(|a| a.id == id)?;
         let a = self.list.remove(pos);
         self.reindex();
@@ -153,32 +157,65 @@ impl Attrs {
     }
 
     /// Every attribute.
-    pub fn all(&self) -> &[AttrDef] {
+    pub fn all(&self) -> &[Arc<AttrDef>] {
         &self.list
+    }
+
+    /// The attribute whose forward identity is `etype.label`, shared.
+    pub fn fwd_arc(&self, etype: &str, label: &str) -> Option<Arc<AttrDef>> {
+        self.fwd
+            .get(etype)
+            .and_then(|m| m.get(label))
+            .and_then(|i| self.list.get(*i))
+            .cloned()
     }
 
     /// The attribute whose forward identity is `etype.label`.
     pub fn fwd(&self, etype: &str, label: &str) -> Option<&AttrDef> {
         self.fwd
-            .get(&(etype.to_string(), label.to_string()))
+            .get(etype)
+            .and_then(|m| m.get(label))
             .and_then(|i| self.list.get(*i))
+            .map(|a| a.as_ref())
     }
 
     /// The link attribute whose reverse identity is `etype.label`.
     pub fn rev(&self, etype: &str, label: &str) -> Option<&AttrDef> {
         self.rev
-            .get(&(etype.to_string(), label.to_string()))
+            .get(etype)
+            .and_then(|m| m.get(label))
             .and_then(|i| self.list.get(*i))
+            .map(|a| a.as_ref())
+    }
+
+    /// The link attribute whose reverse identity is `etype.label`, shared.
+    pub fn rev_arc(&self, etype: &str, label: &str) -> Option<Arc<AttrDef>> {
+        self.rev
+            .get(etype)
+            .and_then(|m| m.get(label))
+            .and_then(|i| self.list.get(*i))
+            .cloned()
     }
 
     /// The attribute with this local key.
     pub fn by_key(&self, key: i64) -> Option<&AttrDef> {
-        self.by_key.get(&key).and_then(|i| self.list.get(*i))
+        self.by_key
+            .get(&key)
+            .and_then(|i| self.list.get(*i))
+            .map(|a| a.as_ref())
+    }
+
+    /// The attribute with this local key, shared.
+    pub fn arc_by_key(&self, key: i64) -> Option<Arc<AttrDef>> {
+        self.by_key
+            .get(&key)
+            .and_then(|i| self.list.get(*i))
+            .cloned()
     }
 
     /// The attribute with this uuid.
     pub fn by_id(&self, id: &str) -> Option<&AttrDef> {
-        self.list.iter().find(|a| a.id == id)
+        self.list.iter().find(|a| a.id == id).map(|a| a.as_ref())
     }
 
     /// The `id` attribute of a namespace.
@@ -208,7 +245,15 @@ impl Attrs {
 
     /// Forward attributes of a namespace (its own data and forward links).
     pub fn of_etype<'a>(&'a self, etype: &'a str) -> impl Iterator<Item = &'a AttrDef> + 'a {
-        self.list.iter().filter(move |a| a.etype == etype)
+        self.list
+            .iter()
+            .filter(move |a| a.etype == etype)
+            .map(|a| a.as_ref())
+    }
+
+    /// Whether `key` needs the `(app, a, v)` index: ids, indexed, unique and link attributes.
+    pub fn wants_index(a: &AttrDef) -> bool {
+        a.label == "id" || a.indexed || a.unique || a.is_ref
     }
 }
 

@@ -75,11 +75,14 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("INSTANT_API_URI={}", server.base_url());
-    println!("INSTANT_APP_ID={}", server.app_id());
-    println!("INSTANT_APP_ADMIN_TOKEN={}", server.admin_token());
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "INSTANT_API_URI={}", server.base_url());
+        let _ = writeln!(out, "INSTANT_APP_ID={}", server.app_id());
+        let _ = writeln!(out, "INSTANT_APP_ADMIN_TOKEN={}", server.admin_token());
+        let _ = out.flush();
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -636,7 +636,7 @@ impl Evaluator<'_, '_> {
                     self.attrs.fwd(&node.etype, &segs[0]).filter(|a| !a.is_ref)
                 };
                 let Some(a) = a else { continue };
-                if a.checked.as_deref() == Some("date") {
+                if a.checked.as_deref() == Some("date") || !Attrs::wants_index(a) {
                     continue;
                 }
                 let vals: Vec<Value> = match op {
@@ -645,9 +645,10 @@ impl Evaluator<'_, '_> {
                     _ => continue,
                 };
                 let mut out: Vec<String> = Vec::new();
+                let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
                 for v in vals {
                     for e in self.reader.entities_with(a.key, &v)? {
-                        if !out.contains(&e) {
+                        if seen.insert(e.clone()) {
                             out.push(e);
                         }
                     }
@@ -811,12 +812,9 @@ impl Evaluator<'_, '_> {
 
     /// The in-memory re-sort of a result list by the values in the returned objects.
     fn resort(&self, node: &Node, items: &mut [(Value, i64)]) {
-        let id_of = |v: &Value| {
-            v.get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
+        fn id_of(v: &Value) -> &str {
+            v.get("id").and_then(Value::as_str).unwrap_or_default()
+        }
         match &node.order {
             OrderKey::Created => {
                 items.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| id_of(&a.0).cmp(&id_of(&b.0))))

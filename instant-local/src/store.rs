@@ -2,8 +2,8 @@
 //!
 //! Triples live in one table keyed by `(app, e, a, vk)`, where `vk` is empty for
 //! cardinality-one attributes (so a write replaces the value) and the value itself for
-//! cardinality-many ones. An index on `(app, a, v)` serves lookups, where clauses, unique
-//! checks and reverse links. Values are stored as canonical JSON text and are only ever
+//! cardinality-many ones. A partial index on `(app, a, v)`, kept only for id, indexed, unique
+//! and link attributes (`ix = 1`), serves lookups, where clauses, unique checks and reverse links. Values are stored as canonical JSON text and are only ever
 //! bound as parameters.
 
 use crate::attrs::{AttrDef, Attrs};
@@ -23,9 +23,9 @@ CREATE TABLE IF NOT EXISTS attrs (
   key INTEGER PRIMARY KEY, app INTEGER NOT NULL, def TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS triples (
   app INTEGER NOT NULL, e TEXT NOT NULL, a INTEGER NOT NULL, vk TEXT NOT NULL,
-  v TEXT NOT NULL, t INTEGER NOT NULL,
+  v TEXT NOT NULL, t INTEGER NOT NULL, ix INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (app, e, a, vk)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS triples_av ON triples (app, a, v);
+CREATE INDEX IF NOT EXISTS triples_av ON triples (app, a, v) WHERE ix = 1;
 CREATE TABLE IF NOT EXISTS refresh_tokens (
   app INTEGER NOT NULL, token TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (app, token));
 CREATE TABLE IF NOT EXISTS magic_codes (
@@ -414,7 +414,7 @@ impl<'c> Reader<'c> {
     pub fn entities_with(&self, a: i64, v: &Value) -> Result<Vec<String>, ApiError> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT e FROM triples WHERE app = ?1 AND a = ?2 AND v = ?3")?;
+            .prepare_cached("SELECT e FROM triples INDEXED BY triples_av WHERE app = ?1 AND a = ?2 AND v = ?3 AND ix = 1")?;
         let rows = st.query_map(params![self.app, a, encode(v)], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for r in rows {
@@ -425,9 +425,9 @@ impl<'c> Reader<'c> {
 
     /// Every entity with a triple on attribute `a`, with the triple's time.
     pub fn all_with_attr(&self, a: i64) -> Result<Vec<(String, i64)>, ApiError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT e, t FROM triples WHERE app = ?1 AND a = ?2")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT e, t FROM triples INDEXED BY triples_av WHERE app = ?1 AND a = ?2 AND ix = 1",
+        )?;
         let rows = st.query_map(params![self.app, a], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })?;
@@ -497,8 +497,9 @@ impl<'c> Reader<'c> {
         };
         self.prefetch(&ids)?;
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for id in ids {
-            if self.exists(attrs, &target, &id)? && !out.contains(&id) {
+            if self.exists(attrs, &target, &id)? && seen.insert(id.clone()) {
                 out.push(id);
             }
         }

@@ -8,6 +8,7 @@ use crate::values::{self, encode, is_uuid, matches_type, parse_uuid};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Options of one transaction call.
 pub struct TxOptions<'a> {
@@ -76,19 +77,19 @@ enum TOp {
     Add {
         etype: String,
         e: String,
-        attr: AttrDef,
+        attr: Arc<AttrDef>,
         v: Value,
         mode: Mode,
     },
     Merge {
         etype: String,
         e: String,
-        attr: AttrDef,
+        attr: Arc<AttrDef>,
         v: Value,
     },
     Retract {
         e: String,
-        attr: AttrDef,
+        attr: Arc<AttrDef>,
         v: Value,
     },
     Delete {
@@ -376,6 +377,7 @@ struct Exec<'a, 'c> {
     created_lookups: HashMap<(String, String, String), String>,
     touched: Vec<(String, String)>,
     written: Vec<(String, String, Vec<String>)>,
+    required_etypes: HashSet<String>,
 }
 
 impl Exec<'_, '_> {
@@ -592,7 +594,7 @@ impl Exec<'_, '_> {
             v: Value::String(e.clone()),
             mode: Mode::Upsert,
         });
-        if let Some(a) = self.attrs.fwd(&s.etype, &attr).cloned() {
+        if let Some(a) = self.attrs.fwd_arc(&s.etype, &attr) {
             ops.push(TOp::Add {
                 etype: s.etype.clone(),
                 e: e.clone(),
@@ -602,7 +604,9 @@ impl Exec<'_, '_> {
             });
         } else if let Some((label, _)) = attr.split_once('.') {
             if let Some(end) = self.attrs.link_end(&s.etype, label) {
-                let a = end.attr.clone();
+                let Some(a) = self.attrs.arc_by_key(end.attr.key) else {
+                    return Ok(Some(e));
+                };
                 let target = v.as_str().unwrap_or_default().to_string();
                 if end.forward {
                     ops.push(TOp::Add {
@@ -627,8 +631,8 @@ impl Exec<'_, '_> {
         Ok(Some(e))
     }
 
-    fn attr_or_err(&self, etype: &str, label: &str) -> Result<AttrDef, ApiError> {
-        self.attrs.fwd(etype, label).cloned().ok_or_else(|| {
+    fn attr_or_err(&self, etype: &str, label: &str) -> Result<Arc<AttrDef>, ApiError> {
+        self.attrs.fwd_arc(etype, label).ok_or_else(|| {
             ApiError::validation(
                 "steps",
                 self.steps_json.clone(),
@@ -679,7 +683,10 @@ impl Exec<'_, '_> {
                     format!("{}.{label} is not a link.", s.etype),
                 ));
             };
-            let (attr, forward, target_etype) = (end.attr.clone(), end.forward, end.target.clone());
+            let (forward, target_etype) = (end.forward, end.target.clone());
+            let Some(attr) = self.attrs.arc_by_key(end.attr.key) else {
+                continue;
+            };
             for t in link_targets(val, self.steps_json, admin)? {
                 let target = self.resolve_target(&target_etype, t)?;
                 let (src_etype, src, dst) = if forward {
@@ -905,9 +912,10 @@ impl Exec<'_, '_> {
     ) -> Result<(), ApiError> {
         let conn = self.reader.conn;
         let enc = encode(v);
+        let ix = i64::from(Attrs::wants_index(attr));
         if attr.unique && attr.label != "id" && !v.is_null() {
             let mut st = conn.prepare_cached(
-                "SELECT e FROM triples WHERE app = ?1 AND a = ?2 AND v = ?3 AND e != ?4 LIMIT 1",
+                "SELECT e FROM triples INDEXED BY triples_av WHERE app = ?1 AND a = ?2 AND v = ?3 AND ix = 1 AND e != ?4 LIMIT 1",
             )?;
             let other: Option<String> = st
                 .query_map(params![self.app, attr.key, enc, e], |r| {
@@ -927,25 +935,25 @@ impl Exec<'_, '_> {
         }
         if attr.card_one {
             let mut st = conn.prepare_cached(
-                "INSERT INTO triples (app, e, a, vk, v, t) VALUES (?1, ?2, ?3, '', ?4, ?5)
+                "INSERT INTO triples (app, e, a, vk, v, t, ix) VALUES (?1, ?2, ?3, '', ?4, ?5, ?6)
                  ON CONFLICT(app, e, a, vk) DO UPDATE SET v = excluded.v",
             )?;
-            st.execute(params![self.app, e, attr.key, enc, self.t])?;
+            st.execute(params![self.app, e, attr.key, enc, self.t, ix])?;
         } else {
             let mut st = conn.prepare_cached(
-                "INSERT INTO triples (app, e, a, vk, v, t) VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+                "INSERT INTO triples (app, e, a, vk, v, t, ix) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
                  ON CONFLICT(app, e, a, vk) DO NOTHING",
             )?;
-            st.execute(params![self.app, e, attr.key, enc, self.t])?;
+            st.execute(params![self.app, e, attr.key, enc, self.t, ix])?;
         }
         if attr.is_ref {
             if let Some(target) = v.as_str() {
                 if let Some((rev_etype, _)) = &attr.rev {
-                    self.touched.push((rev_etype.clone(), target.to_string()));
+                    self.touch(rev_etype, target);
                 }
             }
         }
-        self.touched.push((etype.to_string(), e.to_string()));
+        self.touch(etype, e);
         Ok(())
     }
 
@@ -982,7 +990,7 @@ impl Exec<'_, '_> {
             "DELETE FROM triples WHERE app = ?1 AND e = ?2 AND a = ?3 AND vk = ?4 AND v = ?5",
             params![self.app, e, attr.key, vk, enc],
         )?;
-        self.touched.push((attr.etype.clone(), e.to_string()));
+        self.touch(&attr.etype, e);
         Ok(())
     }
 
@@ -1001,7 +1009,7 @@ impl Exec<'_, '_> {
         }
         let mut cascade: Vec<(String, String)> = Vec::new();
         let own: Vec<AttrDef> = self.attrs.of_etype(etype).cloned().collect();
-        let incoming: Vec<AttrDef> = self
+        let incoming: Vec<Arc<AttrDef>> = self
             .attrs
             .all()
             .iter()
@@ -1027,7 +1035,7 @@ impl Exec<'_, '_> {
                 if a.on_delete {
                     cascade.push((a.etype.clone(), s.clone()));
                 }
-                self.touched.push((a.etype.clone(), s));
+                self.touch(&a.etype, &s);
             }
         }
         if etype == "$files" {
@@ -1060,7 +1068,7 @@ impl Exec<'_, '_> {
                 st.execute(params![self.app, e, a.key])?;
             }
             let mut st2 =
-                conn.prepare_cached("DELETE FROM triples WHERE app = ?1 AND a = ?2 AND v = ?3")?;
+                conn.prepare_cached("DELETE FROM triples INDEXED BY triples_av WHERE app = ?1 AND a = ?2 AND v = ?3 AND ix = 1")?;
             let enc = encode(&me);
             for a in &incoming {
                 st2.execute(params![self.app, a.key, enc])?;
@@ -1073,23 +1081,49 @@ impl Exec<'_, '_> {
         Ok(())
     }
 
-    fn null_fill_and_required(&mut self, created: &[(String, String)]) -> Result<(), ApiError> {
+    fn touch(&mut self, etype: &str, e: &str) {
+        if self.required_etypes.contains(etype) {
+            self.touched.push((etype.to_string(), e.to_string()));
+        }
+    }
+
+    /// Writes explicit nulls for the indexed attributes an entity whose id triple was written
+    /// lacks, then checks required attributes of the touched entities.
+    fn null_fill_and_required(
+        &mut self,
+        created: &[(String, String)],
+        written: &HashSet<(String, i64)>,
+        check_exists: bool,
+    ) -> Result<(), ApiError> {
         self.reader.clear();
+        let mut fills: HashMap<String, Vec<i64>> = HashMap::new();
         for (etype, e) in created {
-            if !self.exists(etype, e)? {
+            if !fills.contains_key(etype) {
+                let keys = self
+                    .attrs
+                    .of_etype(etype)
+                    .filter(|a| a.indexed && !a.is_ref && !a.system && a.label != "id")
+                    .map(|a| a.key)
+                    .collect();
+                fills.insert(etype.clone(), keys);
+            }
+            let keys: Vec<i64> = fills
+                .get(etype)
+                .map(|ks| {
+                    ks.iter()
+                        .copied()
+                        .filter(|k| !written.contains(&(e.clone(), *k)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if keys.is_empty() || (check_exists && !self.exists(etype, e)?) {
                 continue;
             }
-            let fill: Vec<i64> = self
-                .attrs
-                .of_etype(etype)
-                .filter(|a| a.indexed && !a.is_ref && !a.system && a.label != "id")
-                .map(|a| a.key)
-                .collect();
             let mut st = self.reader.conn.prepare_cached(
-                "INSERT INTO triples (app, e, a, vk, v, t) VALUES (?1, ?2, ?3, '', 'null', ?4)
+                "INSERT INTO triples (app, e, a, vk, v, t, ix) VALUES (?1, ?2, ?3, '', 'null', ?4, 1)
                  ON CONFLICT(app, e, a, vk) DO NOTHING",
             )?;
-            for k in fill {
+            for k in keys {
                 st.execute(params![self.app, e, k, self.t])?;
             }
         }
@@ -1211,6 +1245,13 @@ fn run(
         created_lookups: HashMap::new(),
         touched: Vec::new(),
         written: Vec::new(),
+        required_etypes: meta
+            .attrs
+            .all()
+            .iter()
+            .filter(|a| a.required)
+            .map(|a| a.etype.clone())
+            .collect(),
     };
     let created_attrs = ex.create_missing(steps, opts.throw_on_missing_attrs)?;
     if opts.throw_on_missing_attrs && !created_attrs.is_empty() {
@@ -1363,22 +1404,21 @@ fn run(
         }
     }
     let mut created: Vec<(String, String)> = Vec::new();
+    let mut created_set: HashSet<(&str, &str)> = HashSet::new();
+    let mut written_attrs: HashSet<(String, i64)> = HashSet::new();
     for op in &ops {
-        if let TOp::Add { etype, e, attr, .. } = op {
-            if attr.label == "id"
-                && !attr.is_ref
-                && !created.iter().any(|(a, b)| a == etype && b == e)
-            {
+        if let TOp::Add {
+            etype, e, attr, v, ..
+        } = op
+        {
+            if attr.label == "id" && !attr.is_ref && created_set.insert((etype, e)) {
                 created.push((etype.clone(), e.clone()));
+            } else if attr.indexed && !v.is_null() {
+                written_attrs.insert((e.clone(), attr.key));
             }
         }
     }
-    let mut new_entities: Vec<(String, String)> = Vec::new();
-    for (etype, e) in &created {
-        if !ex.exists(etype, e)? {
-            new_entities.push((etype.clone(), e.clone()));
-        }
-    }
+    let has_delete = ops.iter().any(|o| matches!(o, TOp::Delete { .. }));
     for kind in kinds {
         let group: Vec<TOp> = ops.iter().filter(|o| o.kind() == kind).cloned().collect();
         ex.reader.clear();
@@ -1408,7 +1448,7 @@ fn run(
             }
         }
     }
-    ex.null_fill_and_required(&new_entities)?;
+    ex.null_fill_and_required(&created, &written_attrs, has_delete)?;
     ex.reader.clear();
 
     // Checks on the state after the writes (create/update, links).

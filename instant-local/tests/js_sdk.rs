@@ -29,6 +29,12 @@ fn official_js_admin_sdk_against_instant_local() {
         .expect("node must be on PATH");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "node script failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("ALL OK"), "script did not finish:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "node script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("ALL OK"),
+        "script did not finish:\n{stdout}"
+    );
 }

@@ -250,3 +250,59 @@ pub async fn run_all(api: &Api) -> Vec<String> {
     }
     failures
 }
+
+/// A spawned `instant-local serve` process, killed on drop.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub base: String,
+    pub app_id: String,
+    pub token: String,
+}
+
+impl Spawned {
+    /// Spawns the binary with `args` after `serve` and reads the three lines it prints.
+    pub fn start(args: &[&str]) -> Spawned {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_instant-local"))
+            .arg("serve")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn instant-local");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut base, mut app_id, mut token) = (String::new(), String::new(), String::new());
+        while token.is_empty() {
+            let Some(Ok(line)) = lines.next() else { break };
+            if let Some(v) = line.strip_prefix("INSTANT_API_URI=") {
+                base = v.to_string();
+            } else if let Some(v) = line.strip_prefix("INSTANT_APP_ID=") {
+                app_id = v.to_string();
+            } else if let Some(v) = line.strip_prefix("INSTANT_APP_ADMIN_TOKEN=") {
+                token = v.to_string();
+            }
+        }
+        // Keep draining stdout so the server never writes into a closed pipe.
+        std::thread::spawn(move || for _ in lines {});
+        assert!(base.starts_with("http://"), "instant-local printed no URL");
+        Spawned {
+            child,
+            base,
+            app_id,
+            token,
+        }
+    }
+
+    /// Sends SIGKILL and waits.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
