@@ -125,8 +125,25 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/schema", get(schema_route))
         .route("/dash/apps/ephemeral", post(ephemeral))
         .fallback(any(not_found))
+        .layer(axum::middleware::map_response(envelope))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
+}
+
+/// Keeps framework-level answers in the server's shapes: an oversized body gets the error
+/// envelope, a known path with the wrong method is an unknown route.
+async fn envelope(resp: Response) -> Response {
+    match resp.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            413,
+            "validation-failed",
+            "Request body is too large.",
+            json!({"limit-bytes": MAX_BODY}),
+        )
+        .into_response(),
+        StatusCode::METHOD_NOT_ALLOWED => not_found(Method::GET).await,
+        _ => resp,
+    }
 }
 
 async fn not_found(method: Method) -> Response {

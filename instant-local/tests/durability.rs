@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{As, Api, Spawned};
+use common::{Api, As, Spawned};
 use serde_json::json;
 
 #[tokio::test]
@@ -50,12 +50,33 @@ async fn transactions_survive_kill_9_and_failed_ones_leave_nothing() {
     assert_eq!(second.app_id, app.0, "same app id after restart");
     assert_eq!(second.token, app.1, "same admin token after restart");
     let api = Api::new(&second.base);
-    let (s, b) = api.post("/admin/query", appr, &As::Admin, &json!({"query": {"users": {"$": {"order": {"email": "asc"}}}}})).await;
+    let (s, b) = api
+        .post(
+            "/admin/query",
+            appr,
+            &As::Admin,
+            &json!({"query": {"users": {"$": {"order": {"email": "asc"}}}}}),
+        )
+        .await;
     assert_eq!(s, 200, "{b}");
     let users = b["users"].as_array().expect("users");
-    assert_eq!(users.len(), 50, "every answered transaction survived kill -9");
-    assert!(users.iter().all(|u| u["email"] != "fresh@x.com"), "the failed transaction left nothing");
-    let (_, b) = api.post("/admin/query", appr, &As::Admin, &json!({"query": {"users": {"$": {"where": {"email": "u7@x.com"}}}}})).await;
+    assert_eq!(
+        users.len(),
+        50,
+        "every answered transaction survived kill -9"
+    );
+    assert!(
+        users.iter().all(|u| u["email"] != "fresh@x.com"),
+        "the failed transaction left nothing"
+    );
+    let (_, b) = api
+        .post(
+            "/admin/query",
+            appr,
+            &As::Admin,
+            &json!({"query": {"users": {"$": {"where": {"email": "u7@x.com"}}}}}),
+        )
+        .await;
     assert_eq!(b["users"][0]["id"], json!(ids[7]));
     assert_eq!(b["users"][0]["n"], json!(7));
     drop(second);
