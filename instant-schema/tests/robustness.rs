@@ -176,7 +176,7 @@ fn every_truncation_of_the_fixtures_fails_cleanly_or_reads() {
         while cut < text.len() {
             let t = &text[..char_floor(&text, cut)];
             read_all(&path, t);
-            cut += 7;
+            cut += 11;
         }
     }
 }
