@@ -82,6 +82,7 @@ mod query;
 mod rooms;
 mod step;
 mod storage;
+mod streams;
 mod subscribe;
 mod webhooks;
 
@@ -98,6 +99,7 @@ pub use query::{
 pub use rooms::{PresencePeer, Rooms};
 pub use step::{action, EntityId, IntoSteps, Lookup, Step};
 pub use storage::{FileOptions, FileRecord, LegacyFile, Storage, UploadSource, UploadedFile};
+pub use streams::{ReadStream, ReadStreamOptions, Streams, WriteStream};
 pub use subscribe::{QueryEvent, SessionInfo, Subscription};
 pub use webhooks::{
     CreateWebhook, UpdateWebhook, WebhookBody, WebhookEvent, WebhookEventsPage, WebhookInfo,
