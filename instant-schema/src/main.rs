@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use instant_schema::{detect_kind, perms, Diagnostic, Error, FileKind};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
     let result = read(file);
     match (result, &cli.command) {
         (Err(e), _) => {
-            eprintln!("{e}");
+            let _ = writeln!(std::io::stderr().lock(), "{e}");
             ExitCode::from(1)
         }
         (Ok(r), Command::Print { .. }) => {
@@ -57,12 +58,13 @@ fn main() -> ExitCode {
             };
             print_warnings(&warnings);
             match serde_json::to_string_pretty(&json) {
-                Ok(s) => {
-                    println!("{s}");
-                    ExitCode::SUCCESS
-                }
+                Ok(s) => out(&format!("{s}\n")),
                 Err(e) => {
-                    eprintln!("{}: cannot print JSON: {e}", file.display());
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "{}: cannot print JSON: {e}",
+                        file.display()
+                    );
                     ExitCode::from(1)
                 }
             }
@@ -74,17 +76,30 @@ fn main() -> ExitCode {
             };
             print_warnings(&warnings);
             if warnings.is_empty() {
-                println!("{}: ok", file.display());
+                out(&format!("{}: ok\n", file.display()))
             } else {
-                println!("{}: ok, {} warning(s)", file.display(), warnings.len());
+                out(&format!("{}: ok, {} warning(s)\n", file.display(), warnings.len()))
             }
-            ExitCode::SUCCESS
         }
     }
 }
 
+/// Write to stdout; a closed pipe (`instant-schema print x | head`) is not an error.
+fn out(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    }
+}
+
 fn print_warnings(warnings: &[Diagnostic]) {
+    let mut stderr = std::io::stderr().lock();
     for w in warnings {
-        eprintln!("warning: {w}");
+        // stderr may be closed too; nothing better to do than stop writing
+        if writeln!(stderr, "warning: {w}").is_err() {
+            break;
+        }
     }
 }

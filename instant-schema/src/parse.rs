@@ -73,7 +73,7 @@ pub enum Expr {
         /// The function.
         callee: Box<Expr>,
         /// `<...>` if written.
-        type_args: Option<TypeArgs>,
+        type_args: Option<Box<TypeArgs>>,
         /// The arguments.
         args: Vec<Expr>,
         /// The whole call.
@@ -1135,7 +1135,7 @@ impl<'s> Parser<'s> {
                     let span = Span::new(e.span().start, self.prev_end());
                     e = Expr::Call {
                         callee: Box::new(e),
-                        type_args: Some(targs),
+                        type_args: Some(Box::new(targs)),
                         args,
                         span,
                     };

@@ -114,7 +114,7 @@ impl<'a> Reader<'a> {
                         m: at.m,
                         name,
                         span: *span,
-                        type_args: type_args.as_ref(),
+                        type_args: type_args.as_deref(),
                         args,
                         called: true,
                     });

@@ -351,6 +351,17 @@ fn perms_lookups() {
     );
     assert_eq!(legacy.rule("other", Action::View), None);
 
+    let helpers = perms::read_file(&fixtures_dir().join("helpers.perms.ts")).unwrap();
+    assert_eq!(helpers.rule("posts", Action::Create), Some("auth.id != null"));
+    assert_eq!(helpers.rule("profiles", Action::Delete), Some("false"));
+    assert_eq!(helpers.rule("profiles", Action::Create), None);
+    assert_eq!(helpers.rule("$streams", Action::Delete), Some("true"));
+    assert_eq!(
+        helpers.field_rule("profiles", "phone-number"),
+        Some("isOwner || auth.email in data.ref('friends.email')")
+    );
+    assert_eq!(helpers.binds("posts"), [("isOwner", "auth.id == data.ownerId")]);
+
     let json = perms::read_file(&fixtures_dir().join("rules.perms.json")).unwrap();
     assert_eq!(json.rule("posts", Action::Create), Some("false"));
     assert_eq!(json.rule("comments", Action::View), Some("false"));
