@@ -64,7 +64,9 @@ mod imp {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime, D::Error> {
         let v = Value::deserialize(d)?;
         from_json(&v).ok_or_else(|| {
-            serde::de::Error::custom(format!("expected a date (ms timestamp or ISO-8601 string), got {v}"))
+            serde::de::Error::custom(format!(
+                "expected a date (ms timestamp or ISO-8601 string), got {v}"
+            ))
         })
     }
 
@@ -117,7 +119,10 @@ mod imp {
         #[test]
         fn dates_encode_like_javascript() {
             let d = from_json(&json!(1_700_000_000_123_i64));
-            assert_eq!(d.map(|d| to_json(&d)), Some(json!("2023-11-14T22:13:20.123Z")));
+            assert_eq!(
+                d.map(|d| to_json(&d)),
+                Some(json!("2023-11-14T22:13:20.123Z"))
+            );
         }
     }
 }

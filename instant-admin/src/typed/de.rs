@@ -75,15 +75,29 @@ mod tests {
     #[test]
     fn link_shapes_decode() {
         let r: Row = serde_json::from_value(json!({"owner": "some-id"})).unwrap();
-        assert_eq!(r, Row { owner: None, tags: vec![] });
-        let r: Row = serde_json::from_value(json!({"owner": {"id": "a"}, "tags": [{"id": "b"}]})).unwrap();
+        assert_eq!(
+            r,
+            Row {
+                owner: None,
+                tags: vec![]
+            }
+        );
+        let r: Row =
+            serde_json::from_value(json!({"owner": {"id": "a"}, "tags": [{"id": "b"}]})).unwrap();
         assert_eq!(r.owner.map(|o| o.id), Some("a".to_string()));
         assert_eq!(r.tags, vec![Owner { id: "b".into() }]);
-        let r: Row = serde_json::from_value(json!({"owner": [{"id": "a"}], "tags": {"id": "c"}})).unwrap();
+        let r: Row =
+            serde_json::from_value(json!({"owner": [{"id": "a"}], "tags": {"id": "c"}})).unwrap();
         assert_eq!(r.owner.map(|o| o.id), Some("a".to_string()));
         assert_eq!(r.tags.len(), 1);
         let r: Row = serde_json::from_value(json!({"owner": null, "tags": null})).unwrap();
-        assert_eq!(r, Row { owner: None, tags: vec![] });
+        assert_eq!(
+            r,
+            Row {
+                owner: None,
+                tags: vec![]
+            }
+        );
         assert!(serde_json::from_value::<Row>(json!({"owner": {"id": 3}})).is_err());
     }
 }

@@ -82,19 +82,20 @@ pub trait LinkLabel: Send + Sync + 'static {
 /// A handle on an attribute, for conditions, ordering and lookups.
 ///
 /// `A` is the attribute's marker type; `R` is the namespace a condition built from it applies to,
-/// which differs from `A::Namespace` for paths through links (`todos::owner::email`).
+/// which differs from `A::Namespace` for paths through links (`todos::owner.at(profiles::email)`).
 pub struct Attr<A, R> {
-    path: &'static str,
+    path: std::borrow::Cow<'static, str>,
     marker: std::marker::PhantomData<fn() -> (A, R)>,
 }
 
 impl<A, R> Clone for Attr<A, R> {
     fn clone(&self) -> Self {
-        *self
+        Attr {
+            path: self.path.clone(),
+            marker: std::marker::PhantomData,
+        }
     }
 }
-
-impl<A, R> Copy for Attr<A, R> {}
 
 impl<A, R> std::fmt::Debug for Attr<A, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,6 +141,60 @@ impl<L: LinkLabel> Link<L> {
     /// A nested query through this link, to give it its own where, order and limit.
     pub fn query(self) -> Nested<L> {
         Nested::new()
+    }
+
+    /// An attribute of the linked entities, for conditions on this namespace:
+    /// `todos::owner.at(profiles::email).eq("a@b.c")` is InstaQL's `"owner.email"`.
+    pub fn at<A: Attribute<Namespace = L::To>, R>(self, attr: Attr<A, R>) -> Attr<A, L::From> {
+        Attr {
+            path: format!("{}.{}", L::LABEL, attr.path).into(),
+            marker: std::marker::PhantomData,
+        }
+    }
+
+    /// A longer path: the entities linked to the linked ones through `next`
+    /// (`posts::author.then(profiles::avatar).at(files::path)`).
+    pub fn then<M: LinkLabel<From = L::To>>(self, next: Link<M>) -> LinkPath<L::From, M> {
+        let _ = next;
+        LinkPath {
+            prefix: L::LABEL.to_string(),
+            marker: std::marker::PhantomData,
+        }
+    }
+
+    /// Whether a linked entity exists (`$isNull: false`) or not (`true`), as a condition.
+    pub fn is_null(self, missing: bool) -> Cond<L::From> {
+        Cond::on_path(L::LABEL, serde_json::json!({ "$isNull": missing }))
+    }
+
+    /// Linked to the entity with this id (InstaQL's `{"owner": "<id>"}`).
+    pub fn eq(self, id: impl IntoAttr<Id<L::To>>) -> Cond<L::From> {
+        Cond::on_path(L::LABEL, id.into_attr())
+    }
+}
+
+/// A path through several links, from namespace `R`, ending with link `L`.
+pub struct LinkPath<R, L> {
+    prefix: String,
+    marker: std::marker::PhantomData<fn() -> (R, L)>,
+}
+
+impl<R: Namespace, L: LinkLabel> LinkPath<R, L> {
+    /// An attribute of the entities at the end of the path.
+    pub fn at<A: Attribute<Namespace = L::To>, S>(self, attr: Attr<A, S>) -> Attr<A, R> {
+        Attr {
+            path: format!("{}.{}.{}", self.prefix, L::LABEL, attr.path).into(),
+            marker: std::marker::PhantomData,
+        }
+    }
+
+    /// One more link.
+    pub fn then<M: LinkLabel<From = L::To>>(self, next: Link<M>) -> LinkPath<R, M> {
+        let _ = next;
+        LinkPath {
+            prefix: format!("{}.{}", self.prefix, L::LABEL),
+            marker: std::marker::PhantomData,
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! Typed InstaQL: conditions, ordering, and the query builders.
 
 use super::{
-    Attr, Attribute, Comparable, IntoAttr, Likeable, Link, LinkLabel, Lookup, Namespace, Projection,
-    Unique,
+    Attr, Attribute, Comparable, IntoAttr, Likeable, Link, LinkLabel, Lookup, Namespace,
+    Projection, Unique,
 };
 use serde_json::{Map, Value};
 use std::marker::PhantomData;
@@ -35,6 +35,11 @@ impl<R> PartialEq for Cond<R> {
 }
 
 impl<R> Cond<R> {
+    /// A condition on `path` (used by link handles).
+    pub(crate) fn on_path(path: &str, value: Value) -> Self {
+        Cond::single(path, value)
+    }
+
     fn single(key: &str, value: Value) -> Self {
         let mut json = Map::new();
         json.insert(key.to_string(), value);
@@ -107,74 +112,74 @@ pub fn any<R>(conds: impl IntoIterator<Item = Cond<R>>) -> Cond<R> {
 }
 
 impl<A, R> Attr<A, R> {
-    /// A handle on the attribute at `path` (used by generated code).
-    pub const fn new(path: &'static str) -> Self {
+    /// A handle on the attribute named `name` (used by generated code).
+    pub const fn new(name: &'static str) -> Self {
         Attr {
-            path,
+            path: std::borrow::Cow::Borrowed(name),
             marker: PhantomData,
         }
     }
 
     /// The attribute's path in a `where` clause, e.g. `"title"` or `"owner.email"`.
-    pub fn path(&self) -> &'static str {
-        self.path
+    pub fn path(&self) -> &str {
+        &self.path
     }
 }
 
 impl<A: Attribute, R> Attr<A, R> {
     /// Equal to `value`.
     pub fn eq(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
-        Cond::single(self.path, value.into_attr())
+        Cond::single(&self.path, value.into_attr())
     }
 
     /// Not equal to `value`; also matches entities where the attribute is null or missing.
     pub fn ne(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
-        Cond::single(self.path, op("$ne", value.into_attr()))
+        Cond::single(&self.path, op("$ne", value.into_attr()))
     }
 
     /// Equal to any of `values` (`$in`); an empty list matches nothing.
     pub fn is_in<V: IntoAttr<A::Value>>(self, values: impl IntoIterator<Item = V>) -> Cond<R> {
         let list = values.into_iter().map(IntoAttr::into_attr).collect();
-        Cond::single(self.path, op("$in", Value::Array(list)))
+        Cond::single(&self.path, op("$in", Value::Array(list)))
     }
 
     /// Null or missing (`true`), or set to a non-null value (`false`).
     pub fn is_null(self, null: bool) -> Cond<R> {
-        Cond::single(self.path, op("$isNull", Value::Bool(null)))
+        Cond::single(&self.path, op("$isNull", Value::Bool(null)))
     }
 }
 
 impl<A: Comparable, R> Attr<A, R> {
     /// Greater than `value`.
     pub fn gt(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
-        Cond::single(self.path, op("$gt", value.into_attr()))
+        Cond::single(&self.path, op("$gt", value.into_attr()))
     }
 
     /// Greater than or equal to `value`.
     pub fn gte(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
-        Cond::single(self.path, op("$gte", value.into_attr()))
+        Cond::single(&self.path, op("$gte", value.into_attr()))
     }
 
     /// Less than `value`.
     pub fn lt(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
-        Cond::single(self.path, op("$lt", value.into_attr()))
+        Cond::single(&self.path, op("$lt", value.into_attr()))
     }
 
     /// Less than or equal to `value`.
     pub fn lte(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
-        Cond::single(self.path, op("$lte", value.into_attr()))
+        Cond::single(&self.path, op("$lte", value.into_attr()))
     }
 }
 
 impl<A: Likeable, R> Attr<A, R> {
     /// SQL `LIKE`, case-sensitive: `%` matches any run of characters, `_` one character.
     pub fn like(self, pattern: impl Into<String>) -> Cond<R> {
-        Cond::single(self.path, op("$like", Value::String(pattern.into())))
+        Cond::single(&self.path, op("$like", Value::String(pattern.into())))
     }
 
     /// Case-insensitive `like`.
     pub fn ilike(self, pattern: impl Into<String>) -> Cond<R> {
-        Cond::single(self.path, op("$ilike", Value::String(pattern.into())))
+        Cond::single(&self.path, op("$ilike", Value::String(pattern.into())))
     }
 }
 
@@ -223,18 +228,20 @@ impl Direction {
 
 /// An `order` clause for namespace `R`.
 pub struct Order<R> {
-    key: &'static str,
+    key: std::borrow::Cow<'static, str>,
     direction: Direction,
     marker: PhantomData<fn() -> R>,
 }
 
 impl<R> Clone for Order<R> {
     fn clone(&self) -> Self {
-        *self
+        Order {
+            key: self.key.clone(),
+            direction: self.direction,
+            marker: PhantomData,
+        }
     }
 }
-
-impl<R> Copy for Order<R> {}
 
 impl<R> std::fmt::Debug for Order<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -243,7 +250,7 @@ impl<R> std::fmt::Debug for Order<R> {
 }
 
 impl<R> Order<R> {
-    fn by(key: &'static str, direction: Direction) -> Self {
+    fn by(key: std::borrow::Cow<'static, str>, direction: Direction) -> Self {
         Order {
             key,
             direction,
@@ -253,7 +260,7 @@ impl<R> Order<R> {
 
     /// Order by creation time on the server (`serverCreatedAt`), which needs no index.
     pub fn created(direction: Direction) -> Self {
-        Order::by("serverCreatedAt", direction)
+        Order::by("serverCreatedAt".into(), direction)
     }
 }
 
@@ -324,7 +331,8 @@ impl Node {
             .and_then(Value::as_object)
             .and_then(|o| o.keys().next().cloned());
         if let (Some(key), Some(Value::Array(fields))) = (order_key, options.get_mut("fields")) {
-            if key != "serverCreatedAt" && !fields.iter().any(|f| f.as_str() == Some(key.as_str())) {
+            if key != "serverCreatedAt" && !fields.iter().any(|f| f.as_str() == Some(key.as_str()))
+            {
                 fields.push(Value::String(key));
             }
         }
@@ -429,7 +437,7 @@ impl<N: Namespace, O> Select<N, O> {
     /// Sort by an indexed attribute (`todos::due_date.desc()`) or by creation time
     /// (`Order::created(Direction::Desc)`).
     pub fn order(mut self, order: Order<N>) -> Self {
-        self.node.set_order(order.key, order.direction);
+        self.node.set_order(&order.key, order.direction);
         self
     }
 
@@ -563,7 +571,7 @@ impl<L: LinkLabel> Nested<L> {
 
     /// Sort the linked entities.
     pub fn order(mut self, order: Order<L::To>) -> Self {
-        self.node.set_order(order.key, order.direction);
+        self.node.set_order(&order.key, order.direction);
         self
     }
 
@@ -622,16 +630,33 @@ mod tests {
     }
     const TITLE: Attr<Title, Todos> = Attr::new("title");
     const DONE: Attr<Done, Todos> = Attr::new("done");
+    struct Parent;
+    impl LinkLabel for Parent {
+        type From = Todos;
+        type To = Todos;
+        const LABEL: &'static str = "parent";
+        const HAS_ONE: bool = true;
+    }
+    const PARENT: Link<Parent> = Link::new();
     const TAGS: Link<Tags> = Link::new();
 
     #[test]
     fn conditions_encode_as_instaql() {
         assert_eq!(TITLE.eq("a").to_json(), json!({"title": "a"}));
         assert_eq!(DONE.ne(true).to_json(), json!({"done": {"$ne": true}}));
-        assert_eq!(TITLE.is_in(["a", "b"]).to_json(), json!({"title": {"$in": ["a", "b"]}}));
+        assert_eq!(
+            TITLE.is_in(["a", "b"]).to_json(),
+            json!({"title": {"$in": ["a", "b"]}})
+        );
         assert_eq!(TITLE.gt("m").to_json(), json!({"title": {"$gt": "m"}}));
-        assert_eq!(TITLE.ilike("%x%").to_json(), json!({"title": {"$ilike": "%x%"}}));
-        assert_eq!(DONE.is_null(true).to_json(), json!({"done": {"$isNull": true}}));
+        assert_eq!(
+            TITLE.ilike("%x%").to_json(),
+            json!({"title": {"$ilike": "%x%"}})
+        );
+        assert_eq!(
+            DONE.is_null(true).to_json(),
+            json!({"done": {"$isNull": true}})
+        );
         let c = TITLE.eq("a").and(DONE.eq(false)).and(TITLE.ne("b"));
         assert_eq!(
             c.to_json(),
@@ -640,6 +665,23 @@ mod tests {
         let c = TITLE.eq("a").or(TITLE.eq("b"));
         assert_eq!(c.to_json(), json!({"or": [{"title": "a"}, {"title": "b"}]}));
         assert_eq!(any::<Todos>([]).to_json(), json!({"id": {"$in": []}}));
+        assert_eq!(
+            PARENT.at(TITLE).eq("a").to_json(),
+            json!({"parent.title": "a"})
+        );
+        assert_eq!(
+            PARENT
+                .then(TAGS)
+                .then(PARENT)
+                .at(DONE)
+                .is_null(true)
+                .to_json(),
+            json!({"parent.tags.parent.done": {"$isNull": true}})
+        );
+        assert_eq!(
+            PARENT.is_null(false).to_json(),
+            json!({"parent": {"$isNull": false}})
+        );
         assert_eq!(all::<Todos>([]).to_json(), json!({}));
     }
 
@@ -659,13 +701,16 @@ mod tests {
                 "tags": {"$": {"where": {"title": "x"}}}
             }})
         );
-        let answer = json!({"todos": [{"id": "1", "tags": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}]});
+        let answer =
+            json!({"todos": [{"id": "1", "tags": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}]});
         assert_eq!(
             q.rows_json(answer),
             json!([{"id": "1", "tags": [{"id": "a"}, {"id": "b"}]}])
         );
         assert_eq!(
-            Select::<Todos>::new().order(Order::created(Direction::Desc)).instaql_json(),
+            Select::<Todos>::new()
+                .order(Order::created(Direction::Desc))
+                .instaql_json(),
             json!({"todos": {"$": {"order": {"serverCreatedAt": "desc"}}}})
         );
         assert_eq!(Select::<Todos>::new().rows_json(json!({})), json!([]));

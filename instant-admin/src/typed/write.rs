@@ -204,13 +204,19 @@ mod tests {
         let other = Id::<Todos>::parse(id).unwrap();
         let l = LinkWrite::<Todos>::link(Lookup::new("slug", json!("x")))
             .add("tags", Target::<Todos>::Id(other.clone()))
-            .add("tags", Target::<Todos>::Lookup(Lookup::new("slug", json!("y"))))
+            .add(
+                "tags",
+                Target::<Todos>::Lookup(Lookup::new("slug", json!("y"))),
+            )
             .add("owner", Target::<Todos>::Id(other));
         assert_eq!(
             l.to_json(),
             json!(["link", "todos", ["slug", "x"], {
                 "tags": [id, "lookup__slug__\"y\""], "owner": id}])
         );
-        assert_eq!(delete_json::<Todos>(id), json!(["delete", "todos", id, null]));
+        assert_eq!(
+            delete_json::<Todos>(id),
+            json!(["delete", "todos", id, null])
+        );
     }
 }

@@ -28,7 +28,7 @@ struct OwnerName {
 
 fn main() {
     let q = todos::query()
-        .filter(todos::completed.eq(false).and(todos::owner::email.eq("a@b.c")))
+        .filter(todos::completed.eq(false).and(todos::owner.at(profiles::email).eq("a@b.c")))
         .filter(todos::priority.gte(2).or(todos::status.eq(TodosStatus::Open)))
         .order(todos::due_date.desc())
         .limit(10)
