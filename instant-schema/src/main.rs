@@ -78,7 +78,11 @@ fn main() -> ExitCode {
             if warnings.is_empty() {
                 out(&format!("{}: ok\n", file.display()))
             } else {
-                out(&format!("{}: ok, {} warning(s)\n", file.display(), warnings.len()))
+                out(&format!(
+                    "{}: ok, {} warning(s)\n",
+                    file.display(),
+                    warnings.len()
+                ))
             }
         }
     }
@@ -87,7 +91,10 @@ fn main() -> ExitCode {
 /// Write to stdout; a closed pipe (`instant-schema print x | head`) is not an error.
 fn out(text: &str) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),

@@ -311,7 +311,12 @@ fn json_forms_read_to_the_same_schema() {
     for v in &schemas {
         let s = instant_schema::from_json_value(v).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.entities.len(), v["entities"].as_object().unwrap().len());
-        assert_eq!(s.links.len(), v.get("links").and_then(Value::as_object).map_or(0, |l| l.len()));
+        assert_eq!(
+            s.links.len(),
+            v.get("links")
+                .and_then(Value::as_object)
+                .map_or(0, |l| l.len())
+        );
     }
 }
 
@@ -352,7 +357,10 @@ fn perms_lookups() {
     assert_eq!(legacy.rule("other", Action::View), None);
 
     let helpers = perms::read_file(&fixtures_dir().join("helpers.perms.ts")).unwrap();
-    assert_eq!(helpers.rule("posts", Action::Create), Some("auth.id != null"));
+    assert_eq!(
+        helpers.rule("posts", Action::Create),
+        Some("auth.id != null")
+    );
     assert_eq!(helpers.rule("profiles", Action::Delete), Some("false"));
     assert_eq!(helpers.rule("profiles", Action::Create), None);
     assert_eq!(helpers.rule("$streams", Action::Delete), Some("true"));
@@ -360,7 +368,10 @@ fn perms_lookups() {
         helpers.field_rule("profiles", "phone-number"),
         Some("isOwner || auth.email in data.ref('friends.email')")
     );
-    assert_eq!(helpers.binds("posts"), [("isOwner", "auth.id == data.ownerId")]);
+    assert_eq!(
+        helpers.binds("posts"),
+        [("isOwner", "auth.id == data.ownerId")]
+    );
 
     let json = perms::read_file(&fixtures_dir().join("rules.perms.json")).unwrap();
     assert_eq!(json.rule("posts", Action::Create), Some("false"));
