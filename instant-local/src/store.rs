@@ -75,6 +75,7 @@ impl Db {
             Some(d) => Connection::open(d.join("instant-local.sqlite"))?,
             None => Connection::open_in_memory()?,
         };
+        conn.pragma_update(None, "page_size", 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -65536)?;
