@@ -371,8 +371,9 @@ impl<'a> Reader<'a> {
     }
 
     fn entities(&mut self, at: At<'a>) -> Result<IndexMap<String, Entity>, Error> {
-        let mut out = IndexMap::new();
-        for ent in self.l.entries(at)? {
+        let entries = self.l.entries(at)?;
+        let mut out = IndexMap::with_capacity(entries.len());
+        for ent in entries {
             self.locs.insert(
                 Target::Entity(ent.key.to_string()),
                 (ent.key_m, ent.key_span),
@@ -434,11 +435,12 @@ impl<'a> Reader<'a> {
                 ),
             ));
         };
-        let mut attrs = IndexMap::new();
-        for ent in self.l.entries(At {
+        let entries = self.l.entries(At {
             m: first.m,
             e: attrs_obj,
-        })? {
+        })?;
+        let mut attrs = IndexMap::with_capacity(entries.len());
+        for ent in entries {
             if name.starts_with('$') {
                 // only system namespaces have attribute-level checks
                 self.locs.insert(
@@ -565,8 +567,9 @@ impl<'a> Reader<'a> {
     }
 
     fn links(&mut self, at: At<'a>) -> Result<IndexMap<String, Link>, Error> {
-        let mut out = IndexMap::new();
-        for ent in self.l.entries(at)? {
+        let entries = self.l.entries(at)?;
+        let mut out = IndexMap::with_capacity(entries.len());
+        for ent in entries {
             self.locs
                 .insert(Target::Link(ent.key.to_string()), (ent.key_m, ent.key_span));
             let mut forward = None;
