@@ -46,6 +46,7 @@ fn generate(lines: usize) -> String {
 }
 
 fn main() {
+    sizes();
     let src = generate(5_000);
     let n: usize = std::env::args().nth(1).unwrap().parse().unwrap();
     let what = std::env::args().nth(2).unwrap();
@@ -75,4 +76,11 @@ fn main() {
         times[times.len() / 2]
     );
     println!("{k}");
+}
+#[allow(dead_code)]
+fn sizes() {
+    eprintln!(
+        "token {}",
+        std::mem::size_of::<instant_schema::lexer::Token>()
+    );
 }

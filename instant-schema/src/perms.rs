@@ -99,7 +99,7 @@ pub struct Limit {
 }
 
 /// The whole rules document.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
     /// Per-namespace rules, in file order.
     pub namespaces: IndexMap<String, NamespaceRules>,
@@ -110,6 +110,19 @@ pub struct Rules {
     /// `$rateLimits`: bucket -> limits.
     pub rate_limits: IndexMap<String, Vec<Limit>>,
     raw: Value,
+}
+
+impl Default for Rules {
+    /// No rules at all (`{}`).
+    fn default() -> Rules {
+        Rules {
+            namespaces: IndexMap::new(),
+            default: None,
+            attrs: None,
+            rate_limits: IndexMap::new(),
+            raw: Value::Object(serde_json::Map::new()),
+        }
+    }
 }
 
 impl Rules {

@@ -222,3 +222,37 @@ fn perms_unknown_system_namespace_and_id_field_rule() {
         e.to_string()
     );
 }
+
+#[test]
+fn validate_a_schema_built_in_code() {
+    use instant_schema::{Attr, Entity, Has, Link, LinkSide, Schema, ValueType};
+    let side = |on: &str, label: &str, has: Has, cascade: bool| LinkSide {
+        on: on.into(),
+        label: label.into(),
+        has,
+        required: None,
+        on_delete_cascade: cascade,
+        extra: Default::default(),
+    };
+    let mut s = Schema::default();
+    let mut todos = Entity::default();
+    todos
+        .attrs
+        .insert("owner".into(), Attr::new(ValueType::String));
+    s.entities.insert("todos".into(), todos);
+    s.entities.insert("$things".into(), Entity::default());
+    s.links.insert(
+        "todosOwner".into(),
+        Link {
+            forward: side("todos", "owner", Has::One, false),
+            reverse: side("users", "todos", Has::Many, true),
+            loc: None,
+        },
+    );
+    let text: Vec<String> = s.validate().iter().map(ToString::to_string).collect();
+    insta::assert_snapshot!("validate_a_schema_built_in_code", text.join("\n"));
+    assert_eq!(
+        instant_schema::perms::Rules::default().to_json(),
+        serde_json::json!({})
+    );
+}
