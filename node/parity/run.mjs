@@ -174,6 +174,26 @@ for (const o of script.ops) {
     case 'webhooks.fetchPayloads':
       await c.webhooks.fetchPayloads({ payloadUrl: apiURI + o.path, token: o.token });
       break;
+    case 'stream.write': {
+      let complete;
+      const stream = c.streams.createWriteStream({
+        clientId: o.clientId,
+        waitUntil: (p) => {
+          complete = p;
+        },
+      });
+      const writer = stream.getWriter();
+      for (const chunk of o.chunks) await writer.write(chunk);
+      await writer.close();
+      await complete;
+      break;
+    }
+    case 'stream.read': {
+      let text = '';
+      for await (const chunk of c.streams.createReadStream({ clientId: o.clientId })) text += chunk;
+      if (text !== 'hello wörld') throw new Error('read ' + text);
+      break;
+    }
     case 'subscribe':
       await firstResult(c, o.q, o.ruleParams ? { ruleParams: o.ruleParams } : {});
       break;
@@ -181,3 +201,6 @@ for (const o of script.ops) {
       throw new Error('unknown op ' + o.op);
   }
 }
+
+// Live connections the SDK keeps (stream sessions) would hold the process open.
+process.exit(0);

@@ -40,6 +40,8 @@ pub const RELEVANT_HEADERS: &[&str] = &[
 #[derive(Clone, Default)]
 pub struct Capture {
     pub log: Arc<Mutex<Vec<Recorded>>>,
+    /// The open `/admin/sse` session, for answers to `/admin/sse/push` messages.
+    pub sse: Arc<Mutex<Option<tokio::sync::mpsc::UnboundedSender<Value>>>>,
 }
 
 impl Capture {
@@ -208,6 +210,57 @@ async fn handle(
 ) -> Response {
     let rec = record(&method, &uri, &headers, &body);
     cap.log.lock().unwrap().push(rec);
+    if uri.path() == "/admin/sse" {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+        let _ = tx.send(
+            json!({"op": "sse-init", "machine-id": "m1", "session-id": "s1", "sse-token": "t1"}),
+        );
+        *cap.sse.lock().unwrap() = Some(tx);
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            let msg = rx.recv().await?;
+            Some((
+                Ok::<_, std::io::Error>(Bytes::from(format!("data: {msg}\n\n"))),
+                rx,
+            ))
+        });
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(stream))
+            .unwrap();
+    }
+    if uri.path() == "/admin/sse/push" {
+        let pushed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let tx = cap.sse.lock().unwrap().clone();
+        for m in pushed["messages"].as_array().cloned().unwrap_or_default() {
+            let eid = m["client-event-id"].clone();
+            let reply = match m["op"].as_str() {
+                Some("start-stream") => json!({"op": "start-stream-ok", "client-event-id": eid,
+                    "client-id": m["client-id"], "stream-id": "st1", "offset": 0}),
+                Some("append-stream") => {
+                    let len: u64 = m["chunks"].as_array().map_or(0, |c| {
+                        c.iter()
+                            .map(|x| x.as_str().map_or(0, str::len) as u64)
+                            .sum()
+                    });
+                    json!({"op": "stream-flushed", "stream-id": "st1",
+                        "offset": m["offset"].as_u64().unwrap_or(0) + len, "done": m["done"]})
+                }
+                Some("subscribe-stream") => json!({"op": "stream-append", "client-event-id": eid,
+                    "stream-id": "st1", "client-id": m["client-id"], "offset": 0,
+                    "content": "hello wörld", "done": true}),
+                _ => continue,
+            };
+            if let Some(tx) = &tx {
+                let _ = tx.send(reply);
+            }
+        }
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+    }
     if uri.path() == "/admin/subscribe-query" {
         let opening = sse_opening();
         let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(opening))])
