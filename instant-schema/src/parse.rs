@@ -1101,7 +1101,7 @@ impl<'s> Parser<'s> {
                     if self.is_punct(0, "(") || self.is_punct(0, "<") {
                         continue; // `?.(`
                     }
-                    let Some(name) = self.ident_at(0) else {
+                    if self.ident_at(0).is_none() {
                         return Err((
                             format!(
                                 "expected a property name after `.`, found {}",
@@ -1112,7 +1112,6 @@ impl<'s> Parser<'s> {
                     };
                     let span = self.cur_span();
                     self.pos += 1;
-                    let _ = name;
                     e = Expr::Member(Box::new(e), None, span);
                 }
                 Tok::Punct("<") => {

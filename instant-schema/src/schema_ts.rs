@@ -192,10 +192,6 @@ impl<'a> Reader<'a> {
                     }
                 }
                 Err(d) => {
-                    if let Expr::Opaque(..) = e {
-                        let text = md.src.get(e.span().start..).unwrap_or("");
-                        let _ = text;
-                    }
                     if first_err.is_none() && mentions_schema_call(md, e) {
                         first_err = Some(Error::new(d));
                     }
@@ -255,18 +251,11 @@ impl<'a> Reader<'a> {
         // the call itself (below any .withRoomSchema())
         let mut call = root;
         if with_rooms {
-            if let Expr::Call {
-                callee,
-                args,
-                type_args,
-                ..
-            } = root.e
-            {
+            if let Expr::Call { callee, args, .. } = root.e {
                 if let Expr::Member(obj, _, span) = callee.as_ref() {
                     if !args.is_empty() {
                         return Err(self.err(root.m, *span, "`withRoomSchema` takes no arguments (its room shape is a type argument)"));
                     }
-                    let _ = type_args;
                     call = l.resolve(At { m: root.m, e: obj })?;
                     while let Expr::Call { callee, .. } = call.e {
                         match callee.as_ref() {
