@@ -495,7 +495,6 @@ async fn requests_match_the_official_sdk() {
             eprintln!("rust: {a:?}\nnode: {b:?}\n");
         }
     }
-    let n_ops = script["ops"].as_array().unwrap().len();
     // One record per operation, except: signed uploads make two requests, a stream write opens
     // a session and pushes start + one append per chunk + the final append, a stream read opens
     // a session and pushes its subscribe.
@@ -511,7 +510,6 @@ async fn requests_match_the_official_sdk() {
         })
         .sum();
     assert_eq!(ours.len(), expected, "records from us");
-    let _ = n_ops;
     let mut diffs = Vec::new();
     for (i, (a, b)) in ours.iter().zip(theirs.iter()).enumerate() {
         if a != b {
