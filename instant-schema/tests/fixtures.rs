@@ -1,5 +1,5 @@
 //! Fixture schemas and rules: each is read by this crate and compared with its expected JSON
-//! (tests/fixtures/expected/), and evaluated by the official @instantdb/core 1.0.67 (through
+//! (`<fixture>.expected.json` next to it), and evaluated by the official @instantdb/core 1.0.67 (through
 //! node + esbuild, one process for all fixtures) and compared with `instant-schema print`.
 //!
 //! Set `INSTANT_SCHEMA_BLESS=1` to (re)write the expected files from this crate's output.
@@ -27,7 +27,7 @@ fn fixture_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
+        .filter(|p| p.is_file() && !name(p).ends_with(".expected.json"))
         .collect();
     files.sort();
     files
@@ -72,14 +72,12 @@ fn read_with_library(file: &Path) -> Value {
 #[test]
 fn every_fixture_matches_its_expected_json() {
     let bless = std::env::var_os("INSTANT_SCHEMA_BLESS").is_some();
-    let expected_dir = fixtures_dir().join("expected");
     let files = fixture_files();
     assert!(files.len() >= 15, "fixtures are missing");
     for file in files {
         let got = read_with_library(&file);
-        let expected_path = expected_dir.join(format!("{}.json", name(&file)));
+        let expected_path = fixtures_dir().join(format!("{}.expected.json", name(&file)));
         if bless {
-            std::fs::create_dir_all(&expected_dir).unwrap();
             let text = serde_json::to_string_pretty(&got).unwrap() + "\n";
             std::fs::write(&expected_path, text).unwrap();
             continue;
