@@ -434,23 +434,19 @@ pub async fn download(
         .optional();
     let ct = {
         let mut r = Reader::new(&db.conn, app.key);
-        let ct = app
-            .attrs
-            .fwd("$files", "location-id")
-            .map(|a| a.key)
-            .and_then(|k| {
-                r.entities_with(k, &json!(loc))
-                    .ok()?
-                    .into_iter()
-                    .next()
-                    .and_then(|e| {
-                        r.entity(&app.attrs, "$files", &e).ok()?.and_then(|m| {
-                            m.get("content-type")
-                                .and_then(Value::as_str)
-                                .map(str::to_string)
-                        })
+        let ct = app.attrs.fwd("$files", "location-id").and_then(|a| {
+            r.entities_with(&app.attrs, a, &json!(loc))
+                .ok()?
+                .into_iter()
+                .next()
+                .and_then(|e| {
+                    r.entity(&app.attrs, "$files", &e).ok()?.and_then(|m| {
+                        m.get("content-type")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
                     })
-            });
+                })
+        });
         ct.unwrap_or_else(|| "application/octet-stream".to_string())
     };
     match bytes {

@@ -636,7 +636,9 @@ impl Evaluator<'_, '_> {
                     self.attrs.fwd(&node.etype, &segs[0]).filter(|a| !a.is_ref)
                 };
                 let Some(a) = a else { continue };
-                if a.checked.as_deref() == Some("date") || !Attrs::wants_index(a) {
+                if a.checked.as_deref() == Some("date")
+                    || !(a.label == "id" || a.indexed || a.unique)
+                {
                     continue;
                 }
                 let vals: Vec<Value> = match op {
@@ -647,7 +649,7 @@ impl Evaluator<'_, '_> {
                 let mut out: Vec<String> = Vec::new();
                 let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
                 for v in vals {
-                    for e in self.reader.entities_with(a.key, &v)? {
+                    for e in self.reader.entities_with(self.attrs, a, &v)? {
                         if seen.insert(e.clone()) {
                             out.push(e);
                         }
@@ -656,9 +658,10 @@ impl Evaluator<'_, '_> {
                 return Ok(out);
             }
         }
+        let et = id.key;
         Ok(self
             .reader
-            .all_with_attr(id.key)?
+            .all_of(et)?
             .into_iter()
             .map(|(e, _)| e)
             .collect())
@@ -668,13 +671,13 @@ impl Evaluator<'_, '_> {
         let Some(id_key) = self.attrs.id_attr(&node.etype).map(|a| a.key) else {
             return Ok(Vec::new());
         };
-        self.reader.prefetch(&ids)?;
+        self.reader.prefetch(id_key, &ids)?;
         let mut rows = Vec::new();
         for e in ids {
-            let ts = self.reader.triples(&e)?;
-            let Some(t) = ts.iter().find(|t| t.a == id_key).map(|t| t.t) else {
+            let Some(ent) = self.reader.ent(id_key, &e)? else {
                 continue;
             };
+            let t = ent.t;
             if !node.unknown_where && !self.eval_map(&node.etype, &e, &node.wheres)? {
                 continue;
             }
@@ -683,7 +686,7 @@ impl Evaluator<'_, '_> {
             }
             let sort = match &node.order {
                 OrderKey::Created => None,
-                OrderKey::Attr(a) => ts.iter().find(|t| t.a == a.key).map(|t| t.v.clone()),
+                OrderKey::Attr(a) => ent.doc.get(&a.key).cloned(),
             };
             rows.push(Row { e, t, sort });
         }
@@ -1033,11 +1036,9 @@ impl Evaluator<'_, '_> {
         let Some(a) = self.attrs.fwd(etype, label) else {
             return Ok(false);
         };
-        let (key, checked, indexed) = (a.key, a.checked.clone(), a.indexed);
-        let ts = self.reader.triples(e)?;
-        let v = ts.iter().find(|t| t.a == key).map(|t| &t.v);
-        let date_eq = indexed && checked.as_deref() == Some("date");
-        Ok(apply(op, v, checked.as_deref(), date_eq))
+        let date_eq = a.indexed && a.checked.as_deref() == Some("date");
+        let v = self.reader.value(self.attrs, a, e)?;
+        Ok(apply(op, v.as_ref(), a.checked.as_deref(), date_eq))
     }
 }
 

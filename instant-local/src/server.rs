@@ -741,7 +741,7 @@ pub fn file_by_path(
     let Some(a) = app.attrs.fwd("$files", "path") else {
         return Ok(None);
     };
-    for e in reader.entities_with(a.key, &json!(path))? {
+    for e in reader.entities_with(&app.attrs, a, &json!(path))? {
         if let Some(m) = reader.entity(&app.attrs, "$files", &e)? {
             return Ok(Some(m));
         }

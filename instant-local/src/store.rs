@@ -1,10 +1,13 @@
-//! SQLite storage: apps, attributes and triples.
+//! SQLite storage: apps, attributes and entities.
 //!
-//! Triples live in one table keyed by `(app, e, a, vk)`, where `vk` is empty for
-//! cardinality-one attributes (so a write replaces the value) and the value itself for
-//! cardinality-many ones. A partial index on `(app, a, v)`, kept only for id, indexed, unique
-//! and link attributes (`ix = 1`), serves lookups, where clauses, unique checks and reverse links. Values are stored as canonical JSON text and are only ever
-//! bound as parameters.
+//! The server's model is triples `(entity, attr, value, created_at)`; they are stored grouped:
+//! - `ents(app, et, e, t, doc)`: one row per entity of a namespace (`et` is the key of the
+//!   namespace's `id` attribute, `t` the entity's creation time), its cardinality-one data
+//!   attributes in `doc`, a JSON object keyed by attribute key;
+//! - `vals(app, a, v, e)`: the index of indexed and unique data attributes (non-null values);
+//! - `refs(app, e, a, v, t)`: link triples, with an `(app, a, v)` index for reverse traversal.
+//!
+//! Values are canonical JSON text and are only ever bound as statement parameters.
 
 use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
@@ -21,11 +24,16 @@ CREATE TABLE IF NOT EXISTS apps (
   admin_token TEXT NOT NULL, rules TEXT, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS attrs (
   key INTEGER PRIMARY KEY, app INTEGER NOT NULL, def TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS triples (
-  app INTEGER NOT NULL, e TEXT NOT NULL, a INTEGER NOT NULL, vk TEXT NOT NULL,
-  v TEXT NOT NULL, t INTEGER NOT NULL, ix INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (app, e, a, vk)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS triples_av ON triples (app, a, v) WHERE ix = 1;
+CREATE TABLE IF NOT EXISTS ents (
+  app INTEGER NOT NULL, et INTEGER NOT NULL, e TEXT NOT NULL, t INTEGER NOT NULL,
+  doc TEXT NOT NULL, PRIMARY KEY (app, et, e)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vals (
+  app INTEGER NOT NULL, a INTEGER NOT NULL, v TEXT NOT NULL, e TEXT NOT NULL,
+  PRIMARY KEY (app, a, v, e)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refs (
+  app INTEGER NOT NULL, e TEXT NOT NULL, a INTEGER NOT NULL, v TEXT NOT NULL, t INTEGER NOT NULL,
+  PRIMARY KEY (app, e, a, v)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refs_av ON refs (app, a, v);
 CREATE TABLE IF NOT EXISTS refresh_tokens (
   app INTEGER NOT NULL, token TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (app, token));
 CREATE TABLE IF NOT EXISTS magic_codes (
@@ -75,7 +83,6 @@ impl Db {
             Some(d) => Connection::open(d.join("instant-local.sqlite"))?,
             None => Connection::open_in_memory()?,
         };
-        conn.pragma_update(None, "page_size", 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -65536)?;
@@ -298,37 +305,59 @@ pub fn insert_attr(
     Ok(a)
 }
 
-/// Deletes one attribute and its triples.
-pub fn delete_attr(conn: &Connection, app: i64, key: i64) -> Result<(), rusqlite::Error> {
+/// Deletes one attribute and its values.
+pub fn delete_attr(conn: &Connection, app: i64, a: &AttrDef) -> Result<(), rusqlite::Error> {
     conn.execute(
         "DELETE FROM attrs WHERE key = ?1 AND app = ?2",
-        params![key, app],
+        params![a.key, app],
     )?;
     conn.execute(
-        "DELETE FROM triples WHERE app = ?1 AND a = ?2",
-        params![app, key],
+        "DELETE FROM vals WHERE app = ?1 AND a = ?2",
+        params![app, a.key],
+    )?;
+    conn.execute(
+        "DELETE FROM refs WHERE app = ?1 AND a = ?2",
+        params![app, a.key],
     )?;
     Ok(())
 }
 
-/// One stored triple of an entity.
+/// The stored row of one entity in one namespace.
 #[derive(Debug, Clone)]
-pub struct Triple {
-    /// Attribute key.
-    pub a: i64,
-    /// Value.
-    pub v: Value,
-    /// Creation time (ms).
+pub struct Ent {
+    /// Creation time (ms) of the entity (its `id` triple).
     pub t: i64,
+    /// Cardinality-one data attributes by attribute key.
+    pub doc: HashMap<i64, Value>,
 }
 
-/// Read access to one app's triples, with a per-request cache of entities.
+/// Parses a stored document.
+pub fn parse_doc(text: &str) -> HashMap<i64, Value> {
+    match serde_json::from_str::<serde_json::Map<String, Value>>(text) {
+        Ok(m) => m
+            .into_iter()
+            .filter_map(|(k, v)| k.parse::<i64>().ok().map(|k| (k, v)))
+            .collect(),
+        Err(_) => HashMap::new(),
+    }
+}
+
+/// Serializes a document.
+pub fn encode_doc(doc: &HashMap<i64, Value>) -> String {
+    let m: serde_json::Map<String, Value> = doc
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    serde_json::to_string(&m).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// Read access to one app's data, with a per-request cache of entities.
 pub struct Reader<'c> {
     /// The connection.
     pub conn: &'c Connection,
     /// App key.
     pub app: i64,
-    cache: HashMap<String, Rc<Vec<Triple>>>,
+    cache: HashMap<(i64, String), Option<Rc<Ent>>>,
 }
 
 impl<'c> Reader<'c> {
@@ -346,77 +375,94 @@ impl<'c> Reader<'c> {
         self.cache.clear();
     }
 
-    /// Every triple whose entity is `e`.
-    pub fn triples(&mut self, e: &str) -> Result<Rc<Vec<Triple>>, ApiError> {
-        if let Some(t) = self.cache.get(e) {
-            return Ok(t.clone());
+    /// The entity `e` of the namespace whose id attribute has key `et`.
+    pub fn ent(&mut self, et: i64, e: &str) -> Result<Option<Rc<Ent>>, ApiError> {
+        if let Some(x) = self.cache.get(&(et, e.to_string())) {
+            return Ok(x.clone());
         }
         let mut st = self
             .conn
-            .prepare_cached("SELECT a, v, t FROM triples WHERE app = ?1 AND e = ?2")?;
-        let mut rows = st.query(params![self.app, e])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let v: String = r.get(1)?;
-            out.push(Triple {
-                a: r.get(0)?,
-                v: serde_json::from_str(&v).unwrap_or(Value::Null),
-                t: r.get(2)?,
-            });
-        }
-        let rc = Rc::new(out);
-        self.cache.insert(e.to_string(), rc.clone());
-        Ok(rc)
+            .prepare_cached("SELECT t, doc FROM ents WHERE app = ?1 AND et = ?2 AND e = ?3")?;
+        let row: Option<(i64, String)> = st
+            .query_row(params![self.app, et, e], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let ent = row.map(|(t, doc)| {
+            Rc::new(Ent {
+                t,
+                doc: parse_doc(&doc),
+            })
+        });
+        self.cache.insert((et, e.to_string()), ent.clone());
+        Ok(ent)
     }
 
-    /// Loads the triples of many entities with one statement.
-    pub fn prefetch(&mut self, es: &[String]) -> Result<(), ApiError> {
-        let missing: Vec<&String> = es.iter().filter(|e| !self.cache.contains_key(*e)).collect();
+    /// Loads many entities of one namespace with one statement.
+    pub fn prefetch(&mut self, et: i64, es: &[String]) -> Result<(), ApiError> {
+        let missing: Vec<&String> = es
+            .iter()
+            .filter(|e| !self.cache.contains_key(&(et, (*e).clone())))
+            .collect();
         if missing.len() < 4 {
             for e in missing {
-                self.triples(e)?;
+                self.ent(et, e)?;
             }
             return Ok(());
         }
         let ids = serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into());
-        let mut map: HashMap<String, Vec<Triple>> = HashMap::new();
+        let mut found: HashMap<String, Rc<Ent>> = HashMap::new();
         {
             let mut st = self.conn.prepare_cached(
-                "SELECT e, a, v, t FROM triples WHERE app = ?1 AND e IN (SELECT value FROM json_each(?2))",
+                "SELECT e, t, doc FROM ents WHERE app = ?1 AND et = ?2 AND e IN (SELECT value FROM json_each(?3))",
             )?;
-            let mut rows = st.query(params![self.app, ids])?;
+            let mut rows = st.query(params![self.app, et, ids])?;
             while let Some(r) = rows.next()? {
                 let e: String = r.get(0)?;
-                let v: String = r.get(2)?;
-                map.entry(e).or_default().push(Triple {
-                    a: r.get(1)?,
-                    v: serde_json::from_str(&v).unwrap_or(Value::Null),
-                    t: r.get(3)?,
-                });
+                let doc: String = r.get(2)?;
+                found.insert(
+                    e,
+                    Rc::new(Ent {
+                        t: r.get(1)?,
+                        doc: parse_doc(&doc),
+                    }),
+                );
             }
         }
         for e in missing {
-            let ts = map.remove(e.as_str()).unwrap_or_default();
-            self.cache.insert(e.clone(), Rc::new(ts));
+            let ent = found.remove(e.as_str());
+            self.cache.insert((et, e.clone()), ent);
         }
         Ok(())
     }
 
-    /// The creation time of entity `e` in the namespace whose id attribute is `id_attr`.
-    pub fn created_at(&mut self, e: &str, id_attr: i64) -> Result<Option<i64>, ApiError> {
-        Ok(self
-            .triples(e)?
-            .iter()
-            .find(|t| t.a == id_attr)
-            .map(|t| t.t))
-    }
-
-    /// Entities having value `v` for attribute `a`.
-    pub fn entities_with(&self, a: i64, v: &Value) -> Result<Vec<String>, ApiError> {
+    /// Every entity of the namespace `et`, with its creation time.
+    pub fn all_of(&mut self, et: i64) -> Result<Vec<(String, i64)>, ApiError> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT e FROM triples INDEXED BY triples_av WHERE app = ?1 AND a = ?2 AND v = ?3 AND ix = 1")?;
-        let rows = st.query_map(params![self.app, a, encode(v)], |r| r.get::<_, String>(0))?;
+            .prepare_cached("SELECT e, t, doc FROM ents WHERE app = ?1 AND et = ?2")?;
+        let mut rows = st.query(params![self.app, et])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let e: String = r.get(0)?;
+            let t: i64 = r.get(1)?;
+            let doc: String = r.get(2)?;
+            self.cache.insert(
+                (et, e.clone()),
+                Some(Rc::new(Ent {
+                    t,
+                    doc: parse_doc(&doc),
+                })),
+            );
+            out.push((e, t));
+        }
+        Ok(out)
+    }
+
+    /// Link targets of `e` through link attribute `a` (forward direction).
+    pub fn refs_from(&self, e: &str, a: i64) -> Result<Vec<String>, ApiError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT v FROM refs WHERE app = ?1 AND e = ?2 AND a = ?3")?;
+        let rows = st.query_map(params![self.app, e, a], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for r in rows {
             out.push(r?);
@@ -424,17 +470,70 @@ impl<'c> Reader<'c> {
         Ok(out)
     }
 
-    /// Every entity with a triple on attribute `a`, with the triple's time.
-    pub fn all_with_attr(&self, a: i64) -> Result<Vec<(String, i64)>, ApiError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT e, t FROM triples INDEXED BY triples_av WHERE app = ?1 AND a = ?2 AND ix = 1",
-        )?;
-        let rows = st.query_map(params![self.app, a], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?;
+    /// Link sources pointing at `v` through link attribute `a` (reverse direction).
+    pub fn refs_to(&self, a: i64, v: &str) -> Result<Vec<String>, ApiError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT e FROM refs WHERE app = ?1 AND a = ?2 AND v = ?3")?;
+        let rows = st.query_map(params![self.app, a, v], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for r in rows {
             out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Entities having value `v` for attribute `a` (ids, indexed/unique data attrs, links).
+    /// For unindexed data attributes the namespace is scanned.
+    pub fn entities_with(
+        &mut self,
+        attrs: &Attrs,
+        a: &AttrDef,
+        v: &Value,
+    ) -> Result<Vec<String>, ApiError> {
+        if a.is_ref {
+            return match v.as_str() {
+                Some(s) => self.refs_to(a.key, s),
+                None => Ok(Vec::new()),
+            };
+        }
+        let Some(et) = attrs.id_attr(&a.etype).map(|x| x.key) else {
+            return Ok(Vec::new());
+        };
+        if a.label == "id" {
+            let Some(e) = v.as_str() else {
+                return Ok(Vec::new());
+            };
+            return Ok(if self.ent(et, e)?.is_some() {
+                vec![e.to_string()]
+            } else {
+                Vec::new()
+            });
+        }
+        if (a.indexed || a.unique) && !v.is_null() {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT e FROM vals WHERE app = ?1 AND a = ?2 AND v = ?3")?;
+            let rows = st.query_map(params![self.app, a.key, encode(v)], |r| {
+                r.get::<_, String>(0)
+            })?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r?);
+            }
+            return Ok(out);
+        }
+        let mut out = Vec::new();
+        for (e, _) in self.all_of(et)? {
+            if let Some(ent) = self.ent(et, &e)? {
+                if ent
+                    .doc
+                    .get(&a.key)
+                    .is_some_and(|x| crate::values::json_eq(x, v))
+                {
+                    out.push(e);
+                }
+            }
         }
         Ok(out)
     }
@@ -444,8 +543,29 @@ impl<'c> Reader<'c> {
         let Some(id) = attrs.id_attr(etype) else {
             return Ok(false);
         };
-        let key = id.key;
-        Ok(self.triples(e)?.iter().any(|t| t.a == key))
+        Ok(self.ent(id.key, e)?.is_some())
+    }
+
+    /// The value of a cardinality-one attribute (data, or a forward has-one link id).
+    pub fn value(
+        &mut self,
+        attrs: &Attrs,
+        a: &AttrDef,
+        e: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        if a.is_ref {
+            return Ok(self
+                .refs_from(e, a.key)?
+                .into_iter()
+                .next()
+                .map(Value::String));
+        }
+        let Some(et) = attrs.id_attr(&a.etype).map(|x| x.key) else {
+            return Ok(None);
+        };
+        Ok(self
+            .ent(et, e)?
+            .and_then(|ent| ent.doc.get(&a.key).cloned()))
     }
 
     /// The entity as a map of its cardinality-one attributes (links as ids), or None.
@@ -455,20 +575,26 @@ impl<'c> Reader<'c> {
         etype: &str,
         e: &str,
     ) -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
-        let ts = self.triples(e)?;
         let Some(id) = attrs.id_attr(etype) else {
             return Ok(None);
         };
-        if !ts.iter().any(|t| t.a == id.key) {
+        let Some(ent) = self.ent(id.key, e)? else {
             return Ok(None);
-        }
+        };
         let mut m = serde_json::Map::new();
         m.insert("id".into(), Value::String(e.to_string()));
-        for t in ts.iter() {
-            if let Some(a) = attrs.by_key(t.a) {
-                if a.etype == etype && a.card_one && a.label != "id" {
-                    m.insert(a.label.clone(), t.v.clone());
-                }
+        for (k, v) in &ent.doc {
+            if let Some(a) = attrs.by_key(*k) {
+                m.insert(a.label.clone(), v.clone());
+            }
+        }
+        let has_one: Vec<&AttrDef> = attrs
+            .of_etype(etype)
+            .filter(|a| a.is_ref && a.card_one)
+            .collect();
+        for a in has_one {
+            if let Some(t) = self.refs_from(e, a.key)?.into_iter().next() {
+                m.insert(a.label.clone(), Value::String(t));
             }
         }
         Ok(Some(m))
@@ -488,19 +614,18 @@ impl<'c> Reader<'c> {
         let key = end.attr.key;
         let target = end.target.clone();
         let ids: Vec<String> = if end.forward {
-            self.triples(e)?
-                .iter()
-                .filter(|t| t.a == key)
-                .filter_map(|t| t.v.as_str().map(str::to_string))
-                .collect()
+            self.refs_from(e, key)?
         } else {
-            self.entities_with(key, &Value::String(e.to_string()))?
+            self.refs_to(key, e)?
         };
-        self.prefetch(&ids)?;
+        let Some(tet) = attrs.id_attr(&target).map(|a| a.key) else {
+            return Ok(Some((target, Vec::new())));
+        };
+        self.prefetch(tet, &ids)?;
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for id in ids {
-            if self.exists(attrs, &target, &id)? && seen.insert(id.clone()) {
+            if self.ent(tet, &id)?.is_some() && seen.insert(id.clone()) {
                 out.push(id);
             }
         }

@@ -3,7 +3,7 @@
 use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
 use crate::perms::{PermCtx, Vars};
-use crate::store::{delete_attr, insert_attr, Db, Reader};
+use crate::store::{delete_attr, encode_doc, insert_attr, Db, Reader};
 use crate::values::{self, encode, is_uuid, matches_type, parse_uuid};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
@@ -378,6 +378,7 @@ struct Exec<'a, 'c> {
     touched: Vec<(String, String)>,
     written: Vec<(String, String, Vec<String>)>,
     required_etypes: HashSet<String>,
+    docs: HashMap<(i64, String), DocBuf>,
 }
 
 impl Exec<'_, '_> {
@@ -423,7 +424,7 @@ impl Exec<'_, '_> {
                 Action::DeleteAttr => {
                     if let Eid::Id(id) = &s.eid {
                         if let Some(a) = self.attrs.remove_id(id) {
-                            delete_attr(self.reader.conn, self.app, a.key)?;
+                            delete_attr(self.reader.conn, self.app, &a)?;
                         }
                     }
                     continue;
@@ -511,14 +512,14 @@ impl Exec<'_, '_> {
                     self.steps_json,
                 ));
             }
-            let (key, is_ref) = (a.key, a.is_ref);
-            if is_ref {
+            if a.is_ref {
                 return Err(lookup_err(
                     format!("{attr} is not a valid lookup attribute."),
                     self.steps_json,
                 ));
             }
-            let found = self.reader.entities_with(key, v)?;
+            let a = a.clone();
+            let found = self.reader.entities_with(&self.attrs, &a, v)?;
             for e in found {
                 if self.reader.exists(&self.attrs, etype, &e)? {
                     return Ok(Some(e));
@@ -539,15 +540,9 @@ impl Exec<'_, '_> {
                     return Ok(None);
                 };
                 let cands: Vec<String> = if forward {
-                    self.reader
-                        .entities_with(key, &Value::String(target.clone()))?
+                    self.reader.refs_to(key, &target)?
                 } else {
-                    self.reader
-                        .triples(&target)?
-                        .iter()
-                        .filter(|t| t.a == key)
-                        .filter_map(|t| t.v.as_str().map(str::to_string))
-                        .collect()
+                    self.reader.refs_from(&target, key)?
                 };
                 for e in cands {
                     if self.reader.exists(&self.attrs, etype, &e)? {
@@ -848,7 +843,7 @@ impl Exec<'_, '_> {
         self.reader.exists(&self.attrs, etype, e)
     }
 
-    fn run_adds(&mut self, group: &[TOp]) -> Result<(), ApiError> {
+    fn run_adds(&mut self, group: &[&TOp]) -> Result<(), ApiError> {
         // Create/strict-update checks against the state before this group.
         let mut exist_errs: Vec<String> = Vec::new();
         let mut missing_errs: Vec<String> = Vec::new();
@@ -903,6 +898,112 @@ impl Exec<'_, '_> {
         Ok(())
     }
 
+    fn et_of(&self, etype: &str) -> Option<i64> {
+        self.attrs.id_attr(etype).map(|a| a.key)
+    }
+
+    /// The buffered document of `(et, e)`, loaded from storage or created.
+    fn doc_mut(&mut self, et: i64, e: &str) -> Result<&mut DocBuf, ApiError> {
+        let key = (et, e.to_string());
+        if !self.docs.contains_key(&key) {
+            let loaded = self.reader.ent(et, e)?;
+            let buf = match loaded {
+                Some(ent) => DocBuf {
+                    doc: ent.doc.clone(),
+                    dirty: false,
+                },
+                None => DocBuf {
+                    doc: HashMap::new(),
+                    dirty: true,
+                },
+            };
+            self.docs.insert(key.clone(), buf);
+        }
+        self.docs
+            .get_mut(&key)
+            .ok_or_else(|| ApiError::internal("document buffer"))
+    }
+
+    /// Writes buffered documents and forgets cached reads.
+    fn flush(&mut self) -> Result<(), ApiError> {
+        let docs = std::mem::take(&mut self.docs);
+        {
+            let mut st = self.reader.conn.prepare_cached(
+                "INSERT INTO ents (app, et, e, t, doc) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(app, et, e) DO UPDATE SET doc = excluded.doc",
+            )?;
+            for ((et, e), buf) in docs {
+                if buf.dirty {
+                    st.execute(params![self.app, et, e, self.t, encode_doc(&buf.doc)])?;
+                }
+            }
+        }
+        self.reader.clear();
+        Ok(())
+    }
+
+    fn unique_clash(&self, attr: &AttrDef, e: &str, enc: &str, v: &Value) -> Result<(), ApiError> {
+        let sql = if attr.is_ref {
+            "SELECT e FROM refs WHERE app = ?1 AND a = ?2 AND v = ?3 AND e != ?4 LIMIT 1"
+        } else {
+            "SELECT e FROM vals WHERE app = ?1 AND a = ?2 AND v = ?3 AND e != ?4 LIMIT 1"
+        };
+        let mut st = self.reader.conn.prepare_cached(sql)?;
+        let other: Option<String> = st
+            .query_map(params![self.app, attr.key, enc, e], |r| {
+                r.get::<_, String>(0)
+            })?
+            .next()
+            .transpose()?;
+        if other.is_some() {
+            let (et, label) = (&attr.etype, &attr.label);
+            let shown = if attr.is_ref {
+                encode(v)
+            } else {
+                enc.to_string()
+            };
+            return Err(ApiError::new(
+                400,
+                "record-not-unique",
+                format!("`{label}` is a unique attribute on `{et}` and an entity already exists with `{et}.{label}` = {shown}"),
+                json!({"record-type": "triple", "attr": attr.name(), "value": v}),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sets a cardinality-one data attribute, keeping the value index in step.
+    fn set_value(&mut self, attr: &AttrDef, e: &str, v: Value) -> Result<(), ApiError> {
+        let Some(et) = self.et_of(&attr.etype) else {
+            return Err(ApiError::internal("attribute of a namespace without id"));
+        };
+        let indexed = attr.indexed || attr.unique;
+        let enc = encode(&v);
+        if attr.unique && !v.is_null() {
+            self.unique_clash(attr, e, &enc, &v)?;
+        }
+        let (app, key) = (self.app, attr.key);
+        let conn = self.reader.conn;
+        let buf = self.doc_mut(et, e)?;
+        let old = buf.doc.insert(key, v.clone());
+        buf.dirty = true;
+        if indexed {
+            if let Some(o) = old.filter(|o| !o.is_null()) {
+                if !values::json_eq(&o, &v) || o.is_null() {
+                    conn.prepare_cached(
+                        "DELETE FROM vals WHERE app = ?1 AND a = ?2 AND v = ?3 AND e = ?4",
+                    )?
+                    .execute(params![app, key, encode(&o), e])?;
+                }
+            }
+            if !v.is_null() {
+                conn.prepare_cached("INSERT INTO vals (app, a, v, e) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
+                    .execute(params![app, key, enc, e])?;
+            }
+        }
+        Ok(())
+    }
+
     fn add_triple(
         &mut self,
         etype: &str,
@@ -910,48 +1011,32 @@ impl Exec<'_, '_> {
         attr: &AttrDef,
         v: &Value,
     ) -> Result<(), ApiError> {
-        let conn = self.reader.conn;
-        let enc = encode(v);
-        let ix = i64::from(Attrs::wants_index(attr));
-        if attr.unique && attr.label != "id" && !v.is_null() {
-            let mut st = conn.prepare_cached(
-                "SELECT e FROM triples INDEXED BY triples_av WHERE app = ?1 AND a = ?2 AND v = ?3 AND ix = 1 AND e != ?4 LIMIT 1",
-            )?;
-            let other: Option<String> = st
-                .query_map(params![self.app, attr.key, enc, e], |r| {
-                    r.get::<_, String>(0)
-                })?
-                .next()
-                .transpose()?;
-            if other.is_some() {
-                let (et, label) = (&attr.etype, &attr.label);
-                return Err(ApiError::new(
-                    400,
-                    "record-not-unique",
-                    format!("`{label}` is a unique attribute on `{et}` and an entity already exists with `{et}.{label}` = {enc}"),
-                    json!({"record-type": "triple", "attr": attr.name(), "value": v}),
+        if attr.label == "id" && !attr.is_ref {
+            let et = attr.key;
+            self.doc_mut(et, e)?;
+        } else if attr.is_ref {
+            let Some(target) = v.as_str() else {
+                return Err(ApiError::validation_msg(
+                    "tx-step",
+                    self.steps_json.clone(),
+                    "Linked value must be a valid uuid.",
                 ));
+            };
+            if attr.unique {
+                self.unique_clash(attr, e, target, v)?;
             }
-        }
-        if attr.card_one {
-            let mut st = conn.prepare_cached(
-                "INSERT INTO triples (app, e, a, vk, v, t, ix) VALUES (?1, ?2, ?3, '', ?4, ?5, ?6)
-                 ON CONFLICT(app, e, a, vk) DO UPDATE SET v = excluded.v",
-            )?;
-            st.execute(params![self.app, e, attr.key, enc, self.t, ix])?;
+            let conn = self.reader.conn;
+            if attr.card_one {
+                conn.prepare_cached("DELETE FROM refs WHERE app = ?1 AND e = ?2 AND a = ?3")?
+                    .execute(params![self.app, e, attr.key])?;
+            }
+            conn.prepare_cached("INSERT INTO refs (app, e, a, v, t) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING")?
+                .execute(params![self.app, e, attr.key, target, self.t])?;
+            if let Some((rev_etype, _)) = &attr.rev {
+                self.touch(rev_etype, target);
+            }
         } else {
-            let mut st = conn.prepare_cached(
-                "INSERT INTO triples (app, e, a, vk, v, t, ix) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
-                 ON CONFLICT(app, e, a, vk) DO NOTHING",
-            )?;
-            st.execute(params![self.app, e, attr.key, enc, self.t, ix])?;
-        }
-        if attr.is_ref {
-            if let Some(target) = v.as_str() {
-                if let Some((rev_etype, _)) = &attr.rev {
-                    self.touch(rev_etype, target);
-                }
-            }
+            self.set_value(attr, e, v.clone())?;
         }
         self.touch(etype, e);
         Ok(())
@@ -964,32 +1049,40 @@ impl Exec<'_, '_> {
         attr: &AttrDef,
         v: &Value,
     ) -> Result<(), ApiError> {
-        let current = self
-            .reader
-            .triples(e)?
-            .iter()
-            .find(|t| t.a == attr.key)
-            .map(|t| t.v.clone());
+        let Some(et) = self.et_of(&attr.etype) else {
+            return Err(ApiError::internal("attribute of a namespace without id"));
+        };
+        let current = self.doc_mut(et, e)?.doc.get(&attr.key).cloned();
         let merged = match current {
             Some(c) => values::deep_merge(Some(&c), v),
             None => v.clone(),
         };
-        self.add_triple(etype, e, attr, &merged)?;
-        self.reader.clear();
+        if let Some(t) = &attr.checked {
+            if !matches_type(t, &merged) {
+                return Err(ApiError::new(
+                    400,
+                    "validation-failed",
+                    format!("Invalid value type for {}. Value must be a {t} but the provided value type is {}.", attr.name(), values::type_name(&merged)),
+                    json!({"data-type": "tx-step", "input": self.steps_json, "errors": [{"message": "invalid value type"}]}),
+                ));
+            }
+        }
+        self.set_value(attr, e, merged)?;
+        self.touch(etype, e);
         Ok(())
     }
 
     fn retract(&mut self, e: &str, attr: &AttrDef, v: &Value) -> Result<(), ApiError> {
-        let enc = encode(v);
-        let vk = if attr.card_one {
-            String::new()
-        } else {
-            enc.clone()
-        };
-        self.reader.conn.execute(
-            "DELETE FROM triples WHERE app = ?1 AND e = ?2 AND a = ?3 AND vk = ?4 AND v = ?5",
-            params![self.app, e, attr.key, vk, enc],
-        )?;
+        if attr.is_ref {
+            if let Some(target) = v.as_str() {
+                self.reader
+                    .conn
+                    .prepare_cached(
+                        "DELETE FROM refs WHERE app = ?1 AND e = ?2 AND a = ?3 AND v = ?4",
+                    )?
+                    .execute(params![self.app, e, attr.key, target])?;
+            }
+        }
         self.touch(&attr.etype, e);
         Ok(())
     }
@@ -1004,11 +1097,20 @@ impl Exec<'_, '_> {
             return Ok(());
         }
         self.reader.clear();
-        if !self.exists(etype, e)? {
+        let Some(et) = self.et_of(etype) else {
             return Ok(());
-        }
+        };
+        let Some(ent) = self.reader.ent(et, e)? else {
+            return Ok(());
+        };
         let mut cascade: Vec<(String, String)> = Vec::new();
-        let own: Vec<AttrDef> = self.attrs.of_etype(etype).cloned().collect();
+        let own_refs: Vec<Arc<AttrDef>> = self
+            .attrs
+            .all()
+            .iter()
+            .filter(|a| a.is_ref && a.etype == etype)
+            .cloned()
+            .collect();
         let incoming: Vec<Arc<AttrDef>> = self
             .attrs
             .all()
@@ -1016,67 +1118,70 @@ impl Exec<'_, '_> {
             .filter(|a| a.is_ref && a.rev.as_ref().is_some_and(|r| r.0 == etype))
             .cloned()
             .collect();
-        let ts = self.reader.triples(e)?;
-        for a in &own {
-            if a.is_ref && a.on_delete_reverse {
+        for a in &own_refs {
+            if a.on_delete_reverse {
                 if let Some((rev_etype, _)) = &a.rev {
-                    for t in ts.iter().filter(|t| t.a == a.key) {
-                        if let Some(target) = t.v.as_str() {
-                            cascade.push((rev_etype.clone(), target.to_string()));
-                        }
+                    for target in self.reader.refs_from(e, a.key)? {
+                        cascade.push((rev_etype.clone(), target));
                     }
                 }
             }
         }
-        let me = Value::String(e.to_string());
         for a in &incoming {
-            let sources = self.reader.entities_with(a.key, &me)?;
-            for s in sources {
+            for s in self.reader.refs_to(a.key, e)? {
                 if a.on_delete {
                     cascade.push((a.etype.clone(), s.clone()));
                 }
                 self.touch(&a.etype, &s);
             }
         }
+        let conn = self.reader.conn;
         if etype == "$files" {
-            if let Some(loc) = ts
-                .iter()
-                .find(|t| {
-                    self.attrs
-                        .by_key(t.a)
-                        .is_some_and(|a| a.etype == "$files" && a.label == "location-id")
-                })
-                .and_then(|t| t.v.as_str())
-            {
-                self.reader.conn.execute(
+            let loc = self
+                .attrs
+                .fwd("$files", "location-id")
+                .and_then(|a| ent.doc.get(&a.key))
+                .and_then(Value::as_str);
+            if let Some(loc) = loc {
+                conn.execute(
                     "DELETE FROM blobs WHERE app = ?1 AND location_id = ?2",
                     params![self.app, loc],
                 )?;
             }
         }
         if etype == "$users" {
-            self.reader.conn.execute(
+            conn.execute(
                 "DELETE FROM refresh_tokens WHERE app = ?1 AND user_id = ?2",
                 params![self.app, e],
             )?;
         }
+        conn.prepare_cached("DELETE FROM ents WHERE app = ?1 AND et = ?2 AND e = ?3")?
+            .execute(params![self.app, et, e])?;
         {
-            let conn = self.reader.conn;
+            let mut st = conn.prepare_cached(
+                "DELETE FROM vals WHERE app = ?1 AND a = ?2 AND v = ?3 AND e = ?4",
+            )?;
+            for (k, v) in &ent.doc {
+                if !v.is_null() && self.attrs.by_key(*k).is_some_and(|a| a.indexed || a.unique) {
+                    st.execute(params![self.app, k, encode(v), e])?;
+                }
+            }
+        }
+        {
             let mut st =
-                conn.prepare_cached("DELETE FROM triples WHERE app = ?1 AND e = ?2 AND a = ?3")?;
-            for a in &own {
+                conn.prepare_cached("DELETE FROM refs WHERE app = ?1 AND e = ?2 AND a = ?3")?;
+            for a in &own_refs {
                 st.execute(params![self.app, e, a.key])?;
             }
             let mut st2 =
-                conn.prepare_cached("DELETE FROM triples INDEXED BY triples_av WHERE app = ?1 AND a = ?2 AND v = ?3 AND ix = 1")?;
-            let enc = encode(&me);
+                conn.prepare_cached("DELETE FROM refs WHERE app = ?1 AND a = ?2 AND v = ?3")?;
             for a in &incoming {
-                st2.execute(params![self.app, a.key, enc])?;
+                st2.execute(params![self.app, a.key, e])?;
             }
         }
         self.reader.clear();
-        for (et, id) in cascade {
-            self.delete_entity(&et, &id, seen)?;
+        for (et2, id) in cascade {
+            self.delete_entity(&et2, &id, seen)?;
         }
         Ok(())
     }
@@ -1087,15 +1192,15 @@ impl Exec<'_, '_> {
         }
     }
 
-    /// Writes explicit nulls for the indexed attributes an entity whose id triple was written
-    /// lacks, then checks required attributes of the touched entities.
+    /// Writes explicit nulls for the indexed attributes an entity whose id was written lacks,
+    /// then checks required attributes of the touched entities.
     fn null_fill_and_required(
         &mut self,
         created: &[(String, String)],
         written: &HashSet<(String, i64)>,
         check_exists: bool,
     ) -> Result<(), ApiError> {
-        self.reader.clear();
+        self.flush()?;
         let mut fills: HashMap<String, Vec<i64>> = HashMap::new();
         for (etype, e) in created {
             if !fills.contains_key(etype) {
@@ -1119,15 +1224,18 @@ impl Exec<'_, '_> {
             if keys.is_empty() || (check_exists && !self.exists(etype, e)?) {
                 continue;
             }
-            let mut st = self.reader.conn.prepare_cached(
-                "INSERT INTO triples (app, e, a, vk, v, t, ix) VALUES (?1, ?2, ?3, '', 'null', ?4, 1)
-                 ON CONFLICT(app, e, a, vk) DO NOTHING",
-            )?;
+            let Some(et) = self.et_of(etype) else {
+                continue;
+            };
+            let buf = self.doc_mut(et, e)?;
             for k in keys {
-                st.execute(params![self.app, e, k, self.t])?;
+                if !buf.doc.contains_key(&k) {
+                    buf.doc.insert(k, Value::Null);
+                    buf.dirty = true;
+                }
             }
         }
-        self.reader.clear();
+        self.flush()?;
         let mut missing: Vec<(String, Vec<String>)> = Vec::new();
         let mut checked: HashSet<(String, String)> = HashSet::new();
         let touched = std::mem::take(&mut self.touched);
@@ -1144,9 +1252,11 @@ impl Exec<'_, '_> {
             if required.is_empty() || !self.exists(&etype, &e)? {
                 continue;
             }
-            let ts = self.reader.triples(&e)?;
             for a in required {
-                let ok = ts.iter().any(|t| t.a == a.key && !t.v.is_null());
+                let ok = self
+                    .reader
+                    .value(&self.attrs, &a, &e)?
+                    .is_some_and(|v| !v.is_null());
                 if !ok {
                     let name = format!("{}/{}", a.etype, a.label);
                     match missing.iter_mut().find(|(n, _)| *n == name) {
@@ -1171,6 +1281,12 @@ impl Exec<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// A document being written in this transaction.
+struct DocBuf {
+    doc: HashMap<i64, Value>,
+    dirty: bool,
 }
 
 fn check_entry(
@@ -1252,6 +1368,7 @@ fn run(
             .filter(|a| a.required)
             .map(|a| a.etype.clone())
             .collect(),
+        docs: HashMap::new(),
     };
     let created_attrs = ex.create_missing(steps, opts.throw_on_missing_attrs)?;
     if opts.throw_on_missing_attrs && !created_attrs.is_empty() {
@@ -1420,20 +1537,20 @@ fn run(
     }
     let has_delete = ops.iter().any(|o| matches!(o, TOp::Delete { .. }));
     for kind in kinds {
-        let group: Vec<TOp> = ops.iter().filter(|o| o.kind() == kind).cloned().collect();
-        ex.reader.clear();
+        let group: Vec<&TOp> = ops.iter().filter(|o| o.kind() == kind).collect();
+        ex.flush()?;
         match kind {
             0 => ex.run_adds(&group)?,
             1 => {
                 for op in &group {
-                    if let TOp::Merge { etype, e, attr, v } = op {
+                    if let TOp::Merge { etype, e, attr, v } = *op {
                         ex.merge_triple(etype, e, attr, v)?;
                     }
                 }
             }
             2 => {
                 for op in &group {
-                    if let TOp::Retract { e, attr, v } = op {
+                    if let TOp::Retract { e, attr, v } = *op {
                         ex.retract(e, attr, v)?;
                     }
                 }
@@ -1441,7 +1558,7 @@ fn run(
             _ => {
                 let mut seen = HashSet::new();
                 for op in &group {
-                    if let TOp::Delete { etype, e } = op {
+                    if let TOp::Delete { etype, e } = *op {
                         ex.delete_entity(etype, e, &mut seen)?;
                     }
                 }

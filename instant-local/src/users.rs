@@ -63,7 +63,7 @@ pub fn user_by_email(
         return Ok(None);
     };
     let mut r = Reader::new(&db.conn, app.key);
-    for e in r.entities_with(a.key, &json!(email))? {
+    for e in r.entities_with(&app.attrs, a, &json!(email))? {
         if let Some(m) = r.entity(&app.attrs, "$users", &e)? {
             return Ok(Some(m));
         }
@@ -85,7 +85,7 @@ pub fn user_json(
         .to_string();
     let mut r = Reader::new(&db.conn, app.key);
     let created = match app.attrs.id_attr("$users") {
-        Some(a) => r.created_at(&id, a.key)?.unwrap_or_else(now_ms),
+        Some(a) => r.ent(a.key, &id)?.map(|x| x.t).unwrap_or_else(now_ms),
         None => now_ms(),
     };
     let mut out = Map::new();
