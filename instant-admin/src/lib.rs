@@ -2,8 +2,18 @@
 //!
 //! [`Instant`] runs InstaQL queries and InstaML transactions over HTTP against Instant Cloud or a
 //! self-hosted Instant (or `instant-local`), with typed errors, retries that never repeat an
-//! unsafe write, large-batch helpers, impersonation, auth, storage, presence, live queries and
-//! webhooks.
+//! unsafe write, large-batch helpers, impersonation, auth, storage, presence, live queries,
+//! durable streams and webhooks.
+//!
+//! | area | entry points |
+//! |---|---|
+//! | client | [`Instant::new`], [`Instant::from_env`], [`Instant::builder`], [`Instant::as_user`] |
+//! | data | [`Instant::query`], [`Instant::query_with`], [`Instant::transact`], [`Instant::debug_query`], [`Instant::debug_transact`], [`Instant::pages`] |
+//! | large writes | [`Instant::transact_chunked`], [`Instant::retry_chunk`] |
+//! | live | [`Instant::subscribe_query`] (a `Stream` that reconnects) |
+//! | sub-APIs | [`Instant::auth`], [`Instant::storage`], [`Instant::rooms`], [`Instant::streams`], [`Instant::webhooks`] |
+//! | steps | [`Step`], [`Lookup`], [`IntoSteps`] |
+//! | errors | [`Error`] (keyed on the server's `type`), [`ApiError`], [`Hint`] |
 //!
 //! This layer is untyped: queries and steps are `serde_json::Value`s (or [`Step`]s). Typed code
 //! generated from a schema plugs into it through the [`Query`] and [`IntoSteps`] traits.
