@@ -444,7 +444,11 @@ impl JsonReader<'_> {
                     Some("number") => ValueType::Number,
                     Some("boolean") => ValueType::Boolean,
                     Some("date") => ValueType::Date,
-                    _ => ValueType::Any,
+                    // system attributes may come without a checked type: use their known one
+                    _ => system
+                        .attr(ns, label)
+                        .filter(|_| system_catalog)
+                        .map_or(ValueType::Any, |a| a.value_type),
                 };
                 let mut attr = Attr::new(vt);
                 attr.unique = self.bool_at(ao, "unique?", &p)?;
