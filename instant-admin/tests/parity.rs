@@ -18,7 +18,8 @@ use std::process::Command;
 use futures::StreamExt;
 use instant_admin::{
     AsUser, Config, CreateWebhook, DebugQueryOptions, DebugTransactOptions, FileOptions, Instant,
-    Lookup, QueryOptions, ReadStreamOptions, Step, TokenFor, UpdateWebhook, UserRef, WebhookBody,
+    Lookup, QueryOptions, ReadStreamOptions, Step, TokenFor, TransactOptions, TypedQuery,
+    UpdateWebhook, UserRef, WebhookBody,
 };
 use serde_json::{json, Value};
 
@@ -119,7 +120,13 @@ async fn run_rust(base: &str, script: &Value) {
             None => root.clone(),
         };
         let op = o["op"].as_str().unwrap();
+        let schema = o.get("schema").and_then(Value::as_bool).unwrap_or(false);
         match op {
+            // With a schema the official SDK sends `inference?: true` (a typed query does too).
+            "query" if schema => {
+                let q = TypedQuery::<Value>::new(o["q"].clone()).inference(true);
+                db.query(q).await.unwrap();
+            }
             "query" => {
                 let q = o["q"].clone();
                 let r = match o.get("ruleParams") {
@@ -130,6 +137,12 @@ async fn run_rust(base: &str, script: &Value) {
                     None => db.query(q).await,
                 };
                 r.unwrap();
+            }
+            // With a schema the official SDK sends `throw-on-missing-attrs?: true`.
+            "transact" if schema => {
+                let opts = TransactOptions::new().throw_on_missing_attrs(true);
+                let r = db.transact_with(steps(&o["steps"]), opts).await.unwrap();
+                assert_eq!(r.tx_id, 42);
             }
             "transact" => {
                 assert_eq!(db.transact(steps(&o["steps"])).await.unwrap().tx_id, 42);
@@ -149,7 +162,8 @@ async fn run_rust(base: &str, script: &Value) {
                 if let Some(r) = opts.get("origin").and_then(Value::as_str) {
                     d = d.origin(r);
                 }
-                let r = db.debug_query(o["q"].clone(), d).await.unwrap();
+                let q = TypedQuery::<Value>::new(o["q"].clone()).inference(schema);
+                let r = db.debug_query(q, d).await.unwrap();
                 assert_eq!(r.check_results.len(), 1);
             }
             "debugTransact" => {
@@ -388,7 +402,8 @@ async fn run_rust(base: &str, script: &Value) {
                     Some(rp) => QueryOptions::new().rule_params(rp.clone()),
                     None => QueryOptions::new(),
                 };
-                let mut sub = db.subscribe_query_with(o["q"].clone(), opts);
+                let q = TypedQuery::<Value>::new(o["q"].clone()).inference(schema);
+                let mut sub = db.subscribe_query_with(q, opts);
                 let first = sub.next().await.unwrap().unwrap();
                 assert_eq!(first.data["goals"][0]["title"], "Get fit");
                 assert_eq!(first.session.map(|s| s.session_id).as_deref(), Some("s1"));

@@ -3,16 +3,31 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { init, tx, lookup } from '@instantdb/admin';
+import { init, tx, lookup, i } from '@instantdb/admin';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const apiURI = process.argv[2];
 const script = JSON.parse(readFileSync(process.argv[3] || join(here, 'ops.json'), 'utf8'));
 
 const db = init({ appId: script.appId, adminToken: script.adminToken, apiURI });
+// Operations marked `"schema": true` go through a client that has a schema.
+const schema = i.schema({
+  entities: {
+    goals: i.entity({ title: i.string() }),
+    todos: i.entity({ title: i.string() }),
+  },
+  links: {
+    goalTodos: {
+      forward: { on: 'goals', has: 'many', label: 'todos' },
+      reverse: { on: 'todos', has: 'one', label: 'goal' },
+    },
+  },
+});
+const typedDb = init({ appId: script.appId, adminToken: script.adminToken, apiURI, schema });
 
-function scoped(as) {
-  return as ? db.asUser(as) : db;
+function scoped(as, withSchema) {
+  const base = withSchema ? typedDb : db;
+  return as ? base.asUser(as) : base;
 }
 
 // {"$lookup": [attr, value]} inside link args becomes lookup(attr, value).
@@ -53,7 +68,7 @@ async function firstResult(client, q, opts) {
 }
 
 for (const o of script.ops) {
-  const c = scoped(o.as);
+  const c = scoped(o.as, o.schema);
   switch (o.op) {
     case 'query':
       await (o.ruleParams ? c.query(o.q, { ruleParams: o.ruleParams }) : c.query(o.q));
