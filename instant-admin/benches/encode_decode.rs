@@ -100,6 +100,10 @@ fn bench(c: &mut Criterion) {
             black_box(serde_json::from_slice::<Value>(black_box(&body)).map(|v| v.is_object()))
         })
     });
+    // The same, without the cost of dropping the decoded tree inside the timing.
+    g.bench_function("decode_value_without_drop", |b| {
+        b.iter_with_large_drop(|| serde_json::from_slice::<Value>(black_box(&body)))
+    });
     g.bench_function("decode_structs", |b| {
         b.iter(|| {
             black_box(serde_json::from_slice::<Todos>(black_box(&body)).map(|t| t.todos.len()))
