@@ -324,7 +324,7 @@ impl Loader {
                         self.err(at.0, at.1, format!("the object has no property `{prop}`"))
                     })
             }
-            Expr::Call { args, .. } => {
+            Expr::Call { args, .. } | Expr::Method { args, .. } => {
                 // `someSchema.entities` / `.links` / `.rooms`
                 if let Some((head, _)) = self.schema_call_kind(base) {
                     match head {
@@ -361,13 +361,16 @@ impl Loader {
     /// If `at` is `i.schema(...)`/`i.graph(...)` (possibly with `.withRoomSchema()` chained),
     /// which one and whether rooms were attached with `withRoomSchema`.
     pub fn schema_call_kind(&self, at: At<'_>) -> Option<(&'static str, bool)> {
-        let Expr::Call { callee, .. } = at.e else {
+        let Expr::Method {
+            obj,
+            name: given,
+            name_span,
+            ..
+        } = at.e
+        else {
             return None;
         };
-        let Expr::Member(obj, given, nspan) = callee.as_ref() else {
-            return None;
-        };
-        let name = self.modules.get(at.m)?.name(given, *nspan);
+        let name = self.modules.get(at.m)?.name(given, *name_span);
         if name == "withRoomSchema" {
             let inner = self.resolve(At { m: at.m, e: obj }).ok()?;
             return self.schema_call_kind(inner).map(|(k, _)| (k, true));
@@ -538,7 +541,7 @@ pub fn describe(e: &Expr) -> &'static str {
         Expr::Undefined(_) => "`undefined`",
         Expr::Ident(..) => "a name",
         Expr::Member(..) => "a member access",
-        Expr::Call { .. } => "a function call",
+        Expr::Call { .. } | Expr::Method { .. } => "a function call",
         Expr::Concat(..) => "a `+` expression",
         Expr::Opaque(..) => "an unsupported expression",
     }

@@ -79,6 +79,21 @@ pub enum Expr {
         /// The whole call.
         span: Span,
     },
+    /// `obj.name<T>(args)`: a method call, kept as one node.
+    Method {
+        /// The receiver.
+        obj: Box<Expr>,
+        /// The method name when it differs from the source text at `name_span`.
+        name: Option<String>,
+        /// Where the method name is.
+        name_span: Span,
+        /// `<...>` if written.
+        type_args: Option<Box<TypeArgs>>,
+        /// The arguments.
+        args: Vec<Expr>,
+        /// The whole call.
+        span: Span,
+    },
     /// `a + b`
     Concat(Box<Expr>, Box<Expr>, Span),
     /// Something this reader does not evaluate; using it is an error with this message.
@@ -100,7 +115,15 @@ impl Expr {
             | Expr::Member(_, _, s)
             | Expr::Concat(_, _, s)
             | Expr::Opaque(_, s) => *s,
-            Expr::Call { span, .. } => *span,
+            Expr::Call { span, .. } | Expr::Method { span, .. } => *span,
+        }
+    }
+
+    /// The arguments, if this is a call.
+    pub fn call_args(&self) -> Option<&[Expr]> {
+        match self {
+            Expr::Call { args, .. } | Expr::Method { args, .. } => Some(args),
+            _ => None,
         }
     }
 }
@@ -1112,23 +1135,38 @@ impl<'s> Parser<'s> {
                     };
                     let span = self.cur_span();
                     self.pos += 1;
-                    e = Expr::Member(Box::new(e), None, span);
+                    let type_args = if self.is_punct(0, "<") {
+                        let open = self.pos;
+                        let targs = self.type_args()?;
+                        if !self.is_punct(0, "(") {
+                            return Err(self.after_type_args_error(open));
+                        }
+                        Some(Box::new(targs))
+                    } else {
+                        None
+                    };
+                    if type_args.is_some()
+                        || (self.is_punct(0, "(") && !self.peek().is_some_and(|t| t.nl_before))
+                    {
+                        let args = self.args()?;
+                        let call_span = Span::new(e.span().start, self.prev_end());
+                        e = Expr::Method {
+                            obj: Box::new(e),
+                            name: None,
+                            name_span: span,
+                            type_args,
+                            args,
+                            span: call_span,
+                        };
+                    } else {
+                        e = Expr::Member(Box::new(e), None, span);
+                    }
                 }
                 Tok::Punct("<") => {
                     let open = self.pos;
                     let targs = self.type_args()?;
                     if !self.is_punct(0, "(") {
-                        let span = self
-                            .toks
-                            .get(open)
-                            .map_or(self.eof_span(), |t| Span::new(t.start, t.end));
-                        return Err((
-                            format!(
-                                "expected `(` after type arguments, found {} (comparisons are not supported)",
-                                self.describe_cur()
-                            ),
-                            if self.peek().is_none() { span } else { self.cur_span() },
-                        ));
+                        return Err(self.after_type_args_error(open));
                     }
                     let args = self.args()?;
                     let span = Span::new(e.span().start, self.prev_end());
@@ -1187,6 +1225,24 @@ impl<'s> Parser<'s> {
             }
         }
         Ok(e)
+    }
+
+    fn after_type_args_error(&self, open: usize) -> (String, Span) {
+        let span = self
+            .toks
+            .get(open)
+            .map_or(self.eof_span(), |t| Span::new(t.start, t.end));
+        (
+            format!(
+                "expected `(` after type arguments, found {} (comparisons are not supported)",
+                self.describe_cur()
+            ),
+            if self.peek().is_none() {
+                span
+            } else {
+                self.cur_span()
+            },
+        )
     }
 
     fn type_args(&mut self) -> PResult<TypeArgs> {

@@ -100,15 +100,14 @@ impl<'a> Reader<'a> {
         let mut e = at.e;
         loop {
             match e {
-                Expr::Call {
-                    callee,
+                Expr::Method {
+                    obj,
+                    name: given,
+                    name_span: span,
                     type_args,
                     args,
                     ..
                 } => {
-                    let Expr::Member(obj, given, span) = callee.as_ref() else {
-                        return None;
-                    };
                     let name = self.l.module(at.m)?.name(given, *span);
                     segs.push(Seg {
                         m: at.m,
@@ -222,19 +221,25 @@ impl<'a> Reader<'a> {
     }
 
     fn reject_lookalike(&self, r: At<'a>) -> Result<(), Error> {
-        if let Expr::Call { callee, .. } = r.e {
-            let text = |span: Span| self.l.text(r.m, span);
-            match callee.as_ref() {
-                Expr::Ident(span) if text(*span) == "defineSchema" => {
-                    return Err(self.err(r.m, *span, LOOKALIKE))
+        let text = |span: Span| self.l.text(r.m, span);
+        match r.e {
+            Expr::Call { callee, .. } => {
+                if let Expr::Ident(span) = callee.as_ref() {
+                    if text(*span) == "defineSchema" {
+                        return Err(self.err(r.m, *span, LOOKALIKE));
+                    }
                 }
-                Expr::Member(_, n, span)
-                    if matches!(n.as_deref().unwrap_or(text(*span)), "namespace" | "room") =>
-                {
-                    return Err(self.err(r.m, *span, LOOKALIKE))
-                }
-                _ => {}
             }
+            Expr::Method {
+                name, name_span, ..
+            } if matches!(
+                name.as_deref().unwrap_or(text(*name_span)),
+                "namespace" | "room"
+            ) =>
+            {
+                return Err(self.err(r.m, *name_span, LOOKALIKE))
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -251,38 +256,43 @@ impl<'a> Reader<'a> {
         // the call itself (below any .withRoomSchema())
         let mut call = root;
         if with_rooms {
-            if let Expr::Call { callee, args, .. } = root.e {
-                if let Expr::Member(obj, _, span) = callee.as_ref() {
-                    if !args.is_empty() {
-                        return Err(self.err(root.m, *span, "`withRoomSchema` takes no arguments (its room shape is a type argument)"));
+            if let Expr::Method {
+                obj,
+                args,
+                name_span,
+                ..
+            } = root.e
+            {
+                if !args.is_empty() {
+                    return Err(self.err(
+                        root.m,
+                        *name_span,
+                        "`withRoomSchema` takes no arguments (its room shape is a type argument)",
+                    ));
+                }
+                call = l.resolve(At { m: root.m, e: obj })?;
+                while let Expr::Method {
+                    obj: o,
+                    name: n,
+                    name_span: nspan,
+                    ..
+                } = call.e
+                {
+                    if n.as_deref().unwrap_or(l.text(call.m, *nspan)) != "withRoomSchema" {
+                        break;
                     }
-                    call = l.resolve(At { m: root.m, e: obj })?;
-                    while let Expr::Call { callee, .. } = call.e {
-                        match callee.as_ref() {
-                            Expr::Member(o, n, nspan)
-                                if n.as_deref().unwrap_or(l.text(call.m, *nspan))
-                                    == "withRoomSchema" =>
-                            {
-                                call = l.resolve(At { m: call.m, e: o })?
-                            }
-                            _ => break,
-                        }
-                    }
+                    call = l.resolve(At { m: call.m, e: o })?;
                 }
             }
         }
-        let Expr::Call {
-            args,
-            span: call_span,
-            ..
-        } = call.e
-        else {
+        let (Some(args), call_span) = (call.e.call_args(), call.e.span()) else {
             return Err(self.err(call.m, call.e.span(), "expected a call"));
         };
+        let call_span = &call_span;
         let mut schema = Schema::default();
         match kind {
             "schema" => {
-                let [obj] = args.as_slice() else {
+                let [obj] = args else {
                     return Err(self.err(
                         call.m,
                         *call_span,
@@ -329,7 +339,7 @@ impl<'a> Reader<'a> {
                 });
             }
             _ => {
-                let (ents, links) = match args.as_slice() {
+                let (ents, links) = match args {
                     [e, lk] => (e, Some(lk)),
                     [_app, e, lk] => (e, Some(lk)),
                     [e] => (e, None),

@@ -104,7 +104,7 @@ pub fn eval(l: &Loader, at: At<'_>, mut tr: Option<&mut Tracker>) -> Result<Opti
                 }
             }
         }
-        Expr::Call { .. } | Expr::Ident(..) | Expr::Member(..) | Expr::Opaque(..) => {
+        Expr::Call { .. } | Expr::Method { .. } | Expr::Ident(..) | Expr::Member(..) | Expr::Opaque(..) => {
             return Err(Error::new(l.err(
                 r.m,
                 r.e.span(),
