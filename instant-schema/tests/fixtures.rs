@@ -440,3 +440,47 @@ fn check_command_exit_codes() {
     assert!(out.stdout.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn file_kind_is_detected_by_name_then_content() {
+    use instant_schema::{detect_kind, FileKind};
+    let p = Path::new;
+    assert_eq!(detect_kind(p("instant.perms.ts"), ""), FileKind::Perms);
+    assert_eq!(
+        detect_kind(p("instant.schema.ts"), "allow"),
+        FileKind::Schema
+    );
+    assert_eq!(
+        detect_kind(p("x.ts"), "export default i.schema({ entities: {} })"),
+        FileKind::Schema
+    );
+    assert_eq!(
+        detect_kind(
+            p("x.ts"),
+            "export default { a: { allow: { view: 'true' } } }"
+        ),
+        FileKind::Perms
+    );
+    assert_eq!(
+        detect_kind(p("x.json"), r#"{"blobs": {}, "refs": {}}"#),
+        FileKind::Schema
+    );
+    assert_eq!(
+        detect_kind(p("x.json"), r#"{"todos": {"allow": {}}}"#),
+        FileKind::Perms
+    );
+    // the binary prints rules for a rules file that is not named like one
+    let dir = std::env::temp_dir().join(format!("instant-schema-kind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("config.ts");
+    std::fs::write(
+        &f,
+        "export default { todos: { allow: { view: 'auth.id != null' } } };\n",
+    )
+    .unwrap();
+    assert_eq!(
+        print_with_binary(&f),
+        serde_json::json!({ "todos": { "allow": { "view": "auth.id != null" } } })
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
