@@ -83,6 +83,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod blocking;
 mod chunked;
 mod client;
 mod config;
@@ -97,6 +98,7 @@ mod subscribe;
 mod webhooks;
 
 pub use auth::{Auth, SignedInUser, TokenFor, User, UserRef};
+pub use blocking::BlockingInstant;
 pub use chunked::{ChunkOptions, ChunkOutcome, ChunkProgress};
 pub use client::{encode_transact_body, Instant, InstantBuilder, SDK_VERSION};
 pub use config::{AdminToken, AsUser, Config, RetryPolicy, DEFAULT_API_URI};

@@ -445,3 +445,19 @@ async fn chunked_writes() {
         .sum();
     assert_eq!(evens, 3);
 }
+
+#[test]
+fn blocking_client() {
+    let (srv, db) = start();
+    let db = instant_admin::BlockingInstant::new(db).unwrap();
+    let id = instant_admin::id();
+    db.transact(Step::update("notes", &id, json!({"text": "sync"})))
+        .unwrap();
+    let v = db.query(json!({"notes": {}})).unwrap();
+    assert_eq!(v["notes"][0]["text"], "sync");
+    let token = db
+        .run(|db| async move { db.auth().create_token("sync@example.com").await })
+        .unwrap();
+    assert!(!token.is_empty());
+    drop(srv);
+}
