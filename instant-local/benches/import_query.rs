@@ -69,12 +69,13 @@ async fn main() {
         let t = Instant::now();
         let r = post("/admin/query", body).await.expect("query");
         assert_eq!(r.status(), 200);
-        let v: Value = r.json().await.expect("json");
+        let bytes = r.bytes().await.expect("body");
         times.push(t.elapsed());
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(v["items"].as_array().map(Vec::len), Some(ENTITIES / GROUPS));
     }
     times.sort();
     let median = times[times.len() / 2];
     let p95 = times[times.len() * 95 / 100];
-    println!("query: 1,000 of {ENTITIES} by an indexed attribute (HTTP round trip incl. JSON): median {median:.2?}, p95 {p95:.2?}, min {:.2?}", times[0]);
+    println!("query: 1,000 of {ENTITIES} by an indexed attribute (HTTP round trip until the last byte of the ~100 KB answer): median {median:.2?}, p95 {p95:.2?}, min {:.2?}", times[0]);
 }

@@ -620,9 +620,11 @@ impl Evaluator<'_, '_> {
         })
     }
 
-    fn candidates(&mut self, node: &Node) -> Result<Vec<String>, ApiError> {
+    /// Entities that may match, and whether they match the whole where clause already (a single
+    /// condition answered by the value index).
+    fn candidates(&mut self, node: &Node) -> Result<(Vec<String>, bool), ApiError> {
         let Some(id) = self.attrs.id_attr(&node.etype) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), true));
         };
         // Narrow with the (app, a, v) index when a top-level equality or $in applies.
         for w in &node.wheres {
@@ -655,19 +657,25 @@ impl Evaluator<'_, '_> {
                         }
                     }
                 }
-                return Ok(out);
+                let exact = node.wheres.len() == 1
+                    && matches!(
+                        op,
+                        Op::Eq(Value::String(_) | Value::Bool(_) | Value::Number(_))
+                    );
+                return Ok((out, exact));
             }
         }
         let et = id.key;
-        Ok(self
+        let all = self
             .reader
             .all_of(et)?
             .into_iter()
             .map(|(e, _)| e)
-            .collect())
+            .collect();
+        Ok((all, node.wheres.is_empty()))
     }
 
-    fn rows(&mut self, node: &Node, ids: Vec<String>) -> Result<Vec<Row>, ApiError> {
+    fn rows(&mut self, node: &Node, ids: Vec<String>, exact: bool) -> Result<Vec<Row>, ApiError> {
         let Some(id_key) = self.attrs.id_attr(&node.etype).map(|a| a.key) else {
             return Ok(Vec::new());
         };
@@ -678,7 +686,7 @@ impl Evaluator<'_, '_> {
                 continue;
             };
             let t = ent.t;
-            if !node.unknown_where && !self.eval_map(&node.etype, &e, &node.wheres)? {
+            if !exact && !node.unknown_where && !self.eval_map(&node.etype, &e, &node.wheres)? {
                 continue;
             }
             if node.unknown_where && !node.wheres.is_empty() {
@@ -749,12 +757,12 @@ impl Evaluator<'_, '_> {
         node: &Node,
         env: &QueryEnv<'_>,
     ) -> Result<(Vec<Value>, Option<Value>), ApiError> {
-        let ids = if node.unknown_where {
-            Vec::new()
+        let (ids, exact) = if node.unknown_where {
+            (Vec::new(), true)
         } else {
             self.candidates(node)?
         };
-        let rows = self.rows(node, ids)?;
+        let rows = self.rows(node, ids, exact)?;
         let total = rows.len();
         let mut start = 0usize;
         let mut end = total;
@@ -850,7 +858,12 @@ impl Evaluator<'_, '_> {
                 return Ok(None);
             }
         }
-        let mut obj = full.clone();
+        let keep_full = self.perms.is_some() || node.etype == "$files";
+        let (mut obj, full) = if keep_full {
+            (full.clone(), full)
+        } else {
+            (full, Map::new())
+        };
         if let Some(fields) = &node.fields {
             let want_url = node.etype == "$files" && fields.iter().any(|f| f == "url");
             obj.retain(|k, _| k == "id" || fields.contains(k) || (want_url && k == "location-id"));
@@ -885,7 +898,7 @@ impl Evaluator<'_, '_> {
                 obj.remove(label);
                 continue;
             }
-            let rows = self.rows(child, ids)?;
+            let rows = self.rows(child, ids, false)?;
             let mut items = Vec::new();
             for r in &rows {
                 if let Some(o) = self.object(child, &r.e, env)? {

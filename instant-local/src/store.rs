@@ -333,13 +333,7 @@ pub struct Ent {
 
 /// Parses a stored document.
 pub fn parse_doc(text: &str) -> HashMap<i64, Value> {
-    match serde_json::from_str::<serde_json::Map<String, Value>>(text) {
-        Ok(m) => m
-            .into_iter()
-            .filter_map(|(k, v)| k.parse::<i64>().ok().map(|k| (k, v)))
-            .collect(),
-        Err(_) => HashMap::new(),
-    }
+    serde_json::from_str::<HashMap<i64, Value>>(text).unwrap_or_default()
 }
 
 /// Serializes a document.
@@ -357,7 +351,7 @@ pub struct Reader<'c> {
     pub conn: &'c Connection,
     /// App key.
     pub app: i64,
-    cache: HashMap<(i64, String), Option<Rc<Ent>>>,
+    cache: HashMap<i64, HashMap<String, Option<Rc<Ent>>>>,
 }
 
 impl<'c> Reader<'c> {
@@ -377,7 +371,7 @@ impl<'c> Reader<'c> {
 
     /// The entity `e` of the namespace whose id attribute has key `et`.
     pub fn ent(&mut self, et: i64, e: &str) -> Result<Option<Rc<Ent>>, ApiError> {
-        if let Some(x) = self.cache.get(&(et, e.to_string())) {
+        if let Some(x) = self.cache.get(&et).and_then(|m| m.get(e)) {
             return Ok(x.clone());
         }
         let mut st = self
@@ -392,15 +386,19 @@ impl<'c> Reader<'c> {
                 doc: parse_doc(&doc),
             })
         });
-        self.cache.insert((et, e.to_string()), ent.clone());
+        self.cache
+            .entry(et)
+            .or_default()
+            .insert(e.to_string(), ent.clone());
         Ok(ent)
     }
 
     /// Loads many entities of one namespace with one statement.
     pub fn prefetch(&mut self, et: i64, es: &[String]) -> Result<(), ApiError> {
+        let cached = self.cache.get(&et);
         let missing: Vec<&String> = es
             .iter()
-            .filter(|e| !self.cache.contains_key(&(et, (*e).clone())))
+            .filter(|e| !cached.is_some_and(|m| m.contains_key(e.as_str())))
             .collect();
         if missing.len() < 4 {
             for e in missing {
@@ -427,9 +425,10 @@ impl<'c> Reader<'c> {
                 );
             }
         }
+        let slot = self.cache.entry(et).or_default();
         for e in missing {
             let ent = found.remove(e.as_str());
-            self.cache.insert((et, e.clone()), ent);
+            slot.insert(e.clone(), ent);
         }
         Ok(())
     }
@@ -445,8 +444,8 @@ impl<'c> Reader<'c> {
             let e: String = r.get(0)?;
             let t: i64 = r.get(1)?;
             let doc: String = r.get(2)?;
-            self.cache.insert(
-                (et, e.clone()),
+            self.cache.entry(et).or_default().insert(
+                e.clone(),
                 Some(Rc::new(Ent {
                     t,
                     doc: parse_doc(&doc),
