@@ -574,4 +574,23 @@ mod tests {
         let e = Error::from_response(500, None, format!("oops {tok}").as_bytes(), Some(tok));
         assert!(!format!("{e} {e:?}").contains(tok));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_error_body_becomes_an_error(status in 100u16..600, body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let e = Error::from_response(status, None, &body, Some("secret-token"));
+            proptest::prop_assert_eq!(e.status(), Some(status));
+            proptest::prop_assert!(!e.to_string().is_empty());
+        }
+
+        #[test]
+        fn secrets_never_survive(prefix in "[a-z ]{0,10}", suffix in "[a-z ]{0,10}") {
+            let tok = "5c1f0d3e-aaaa-4bbb-8ccc-0123456789ab";
+            let body = json!({"type": "x", "message": format!("{prefix}{tok}{suffix}"),
+                "hint": {format!("{prefix}{tok}"): [format!("{tok}{suffix}")]}});
+            let e = Error::from_response(400, None, body.to_string().as_bytes(), Some(tok));
+            let all = format!("{e} {e:?} {}", e.api().map(|a| a.body.to_string()).unwrap_or_default());
+            proptest::prop_assert!(!all.contains(tok));
+        }
+    }
 }

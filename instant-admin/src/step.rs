@@ -565,4 +565,40 @@ mod tests {
                 .to_vec()
         );
     }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z_\\-\"]{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        // Attribute names holding `__` cannot round-trip: the encoding splits on it (as the
+        // official `parseLookup` does), so they are left out.
+        fn lookups_round_trip(attr in "[a-z.]{1,4}(_[a-z.]{1,4}){0,2}", value in json_value()) {
+            let l = Lookup::new(attr, value);
+            proptest::prop_assert_eq!(Lookup::parse(&l.encode()), Some(l));
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(v in json_value(), s in ".{0,40}") {
+            let _ = Step::from_value(v.clone());
+            let steps = v.into_steps();
+            let _ = steps.iter().map(Step::is_idempotent).count();
+            let _ = Lookup::parse(&s);
+            let _ = Step::update("a", s.as_str(), json!({}));
+        }
+    }
 }

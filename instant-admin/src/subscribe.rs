@@ -62,7 +62,11 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(15);
 /// The EventSource default until the server sends `retry:`.
 const DEFAULT_RETRY: Duration = Duration::from_secs(3);
 
+/// Decodes one result of the live query, as the query itself does.
+type Decoder<T> = Box<dyn Fn(Value) -> Result<T, serde_json::Error> + Send + Sync>;
+
 struct State<T> {
+    decode: Decoder<T>,
     db: Instant,
     body: Bytes,
     local_id: String,
@@ -78,12 +82,12 @@ struct State<T> {
 
 impl Instant {
     /// Subscribes to a query: every change to its result arrives as a [`QueryEvent`].
-    pub fn subscribe_query<Q: Query>(&self, q: Q) -> Subscription<Q::Output> {
+    pub fn subscribe_query<Q: Query + 'static>(&self, q: Q) -> Subscription<Q::Output> {
         self.subscribe_query_with(q, QueryOptions::default())
     }
 
     /// Subscribes to a query with options (rule params).
-    pub fn subscribe_query_with<Q: Query>(
+    pub fn subscribe_query_with<Q: Query + 'static>(
         &self,
         q: Q,
         opts: QueryOptions,
@@ -102,6 +106,7 @@ impl Instant {
             Err(e) => (Bytes::new(), VecDeque::from([Err(e)]), true),
         };
         let state = State::<Q::Output> {
+            decode: Box::new(move |answer| q.decode(answer)),
             db: self.clone(),
             body,
             local_id: crate::id(),
@@ -300,7 +305,7 @@ fn handle_msg<T: DeserializeOwned>(st: &mut State<T>, mut msg: Value) {
 }
 
 fn push_result<T: DeserializeOwned>(st: &mut State<T>, result: Value, page_info: PageInfoMap) {
-    let item = serde_json::from_value::<T>(result)
+    let item = (st.decode)(result)
         .map(|data| QueryEvent {
             data,
             page_info,
@@ -395,5 +400,39 @@ mod tests {
         }
         assert_eq!(all, vec!["{\"op\":\"a\"}".to_string(), "x\ny".to_string()]);
         assert_eq!(p.retry, Some(Duration::from_millis(500)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sse_parser_is_split_independent(
+            events in proptest::collection::vec("[a-z0-9 {}:\"]{0,20}", 0..6),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+            crlf in proptest::bool::ANY,
+        ) {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let text: String = events.iter().map(|e| format!(": c{nl}data: {e}{nl}{nl}")).collect();
+            let bytes = text.as_bytes();
+            let mut whole = SseParser::default();
+            let expected = whole.push(bytes);
+            proptest::prop_assert_eq!(&expected, &events);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut split = SseParser::default();
+            let mut got = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                got.extend(split.push(&bytes[at..c]));
+                at = c;
+            }
+            proptest::prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn sse_parser_never_panics(chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0..8)) {
+            let mut p = SseParser::default();
+            for c in &chunks {
+                let _ = p.push(c);
+            }
+        }
     }
 }
