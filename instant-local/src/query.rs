@@ -651,7 +651,12 @@ impl Evaluator<'_, '_> {
                 let mut out: Vec<String> = Vec::new();
                 let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
                 for v in vals {
-                    for e in self.reader.entities_with(self.attrs, a, &v)? {
+                    let found = if a.label != "id" && !v.is_null() {
+                        self.reader.ents_with_value(id.key, a.key, &v)?
+                    } else {
+                        self.reader.entities_with(self.attrs, a, &v)?
+                    };
+                    for e in found {
                         if seen.insert(e.clone()) {
                             out.push(e);
                         }

@@ -537,6 +537,31 @@ impl<'c> Reader<'c> {
         Ok(out)
     }
 
+    /// Entities of namespace `et` whose indexed/unique data attribute `a` equals `v`, loaded
+    /// (and cached) with one joined statement.
+    pub fn ents_with_value(&mut self, et: i64, a: i64, v: &Value) -> Result<Vec<String>, ApiError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT x.e, x.t, x.doc FROM vals AS i JOIN ents AS x ON x.app = i.app AND x.et = ?3 AND x.e = i.e
+             WHERE i.app = ?1 AND i.a = ?2 AND i.v = ?4",
+        )?;
+        let mut rows = st.query(params![self.app, a, et, encode(v)])?;
+        let mut out = Vec::new();
+        let slot = self.cache.entry(et).or_default();
+        while let Some(r) = rows.next()? {
+            let e: String = r.get(0)?;
+            let doc: String = r.get(2)?;
+            slot.insert(
+                e.clone(),
+                Some(Rc::new(Ent {
+                    t: r.get(1)?,
+                    doc: parse_doc(&doc),
+                })),
+            );
+            out.push(e);
+        }
+        Ok(out)
+    }
+
     /// Whether `e` exists in the namespace `etype`.
     pub fn exists(&mut self, attrs: &Attrs, etype: &str, e: &str) -> Result<bool, ApiError> {
         let Some(id) = attrs.id_attr(etype) else {
