@@ -344,7 +344,8 @@ impl Instant {
             inference: q.inference(),
         };
         let call = Call::new(Method::POST, "/admin/query", AuthMode::Scoped).json(&body)?;
-        self.call_decode(call).await
+        let answer: Value = self.call_decode(call).await?;
+        q.decode(answer).map_err(Error::decode)
     }
 
     /// Runs a transaction (`POST /admin/transact`). Steps go in order, atomically.
@@ -406,9 +407,9 @@ impl Instant {
         }
         let call =
             Call::new(Method::POST, "/admin/query_perms_check", AuthMode::Scoped).json(&body)?;
-        let raw: DebugQueryRaw<Q::Output> = self.call_decode(call).await?;
+        let raw: DebugQueryRaw<Value> = self.call_decode(call).await?;
         Ok(DebugQueryResult {
-            result: raw.result,
+            result: q.decode(raw.result).map_err(Error::decode)?,
             check_results: raw.check_results,
         })
     }

@@ -95,6 +95,7 @@ mod step;
 mod storage;
 mod streams;
 mod subscribe;
+pub mod typed;
 mod webhooks;
 
 pub use auth::{Auth, SignedInUser, TokenFor, User, UserRef};
@@ -117,6 +118,9 @@ pub use webhooks::{
     CreateWebhook, UpdateWebhook, WebhookBody, WebhookEvent, WebhookEventsPage, WebhookInfo,
     WebhookPayload, WebhookRecord, Webhooks, DEFAULT_WEBHOOK_TOLERANCE,
 };
+
+#[cfg(feature = "macros")]
+pub use instant_macros::{include_schema, Entity};
 
 /// A new random entity id: a lowercase, hyphenated UUID v4.
 pub fn id() -> String {

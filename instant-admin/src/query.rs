@@ -15,6 +15,10 @@ pub trait Query: Send + Sync {
     fn inference(&self) -> bool {
         false
     }
+    /// Decodes the server's answer (`{"<ns>": [...], ...}`) into [`Query::Output`].
+    fn decode(&self, answer: Value) -> Result<Self::Output, serde_json::Error> {
+        serde_json::from_value(answer)
+    }
 }
 
 impl Query for Value {
@@ -22,12 +26,18 @@ impl Query for Value {
     fn instaql(&self) -> Value {
         self.clone()
     }
+    fn decode(&self, answer: Value) -> Result<Value, serde_json::Error> {
+        Ok(answer)
+    }
 }
 
 impl Query for &Value {
     type Output = Value;
     fn instaql(&self) -> Value {
         (*self).clone()
+    }
+    fn decode(&self, answer: Value) -> Result<Value, serde_json::Error> {
+        Ok(answer)
     }
 }
 

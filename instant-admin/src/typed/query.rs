@@ -4,6 +4,7 @@ use super::{
     Attr, Attribute, Comparable, IntoAttr, Likeable, Link, LinkLabel, Lookup, Namespace,
     Projection, Unique,
 };
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::marker::PhantomData;
 
@@ -510,6 +511,22 @@ impl<N: Namespace, O> Select<N, O> {
             }
         }
         rows
+    }
+}
+
+impl<N: Namespace, O: DeserializeOwned + Send + 'static> crate::Query for Select<N, O> {
+    type Output = Vec<O>;
+
+    fn instaql(&self) -> Value {
+        self.instaql_json()
+    }
+
+    fn inference(&self) -> bool {
+        true
+    }
+
+    fn decode(&self, answer: Value) -> Result<Vec<O>, serde_json::Error> {
+        serde_json::from_value(self.rows_json(answer))
     }
 }
 
