@@ -19,7 +19,7 @@ use futures::StreamExt;
 use instant_admin::{
     AsUser, Config, CreateWebhook, DebugQueryOptions, DebugTransactOptions, FileOptions, Instant,
     Lookup, QueryOptions, ReadStreamOptions, Step, TokenFor, TransactOptions, TypedQuery,
-    UpdateWebhook, UserRef, WebhookBody,
+    UpdateWebhook, UploadSource, UserRef, WebhookBody,
 };
 use serde_json::{json, Value};
 
@@ -274,6 +274,26 @@ async fn run_rust(base: &str, script: &Value) {
                 let r = db
                     .storage()
                     .upload_file(&s(o, "path"), bytes, fo)
+                    .await
+                    .unwrap();
+                assert_eq!(r.id, "f1");
+            }
+            "uploadFileStream" => {
+                let bytes: Vec<u8> = o["bytes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b.as_u64().unwrap() as u8)
+                    .collect();
+                let size = bytes.len() as u64;
+                let mut fo = FileOptions::new();
+                if let Some(ct) = o.get("contentType").and_then(Value::as_str) {
+                    fo = fo.content_type(ct);
+                }
+                let source = UploadSource::reader(std::io::Cursor::new(bytes), size);
+                let r = db
+                    .storage()
+                    .upload_file(&s(o, "path"), source, fo)
                     .await
                     .unwrap();
                 assert_eq!(r.id, "f1");

@@ -1,6 +1,7 @@
 // Sends the scripted operations of ops.json through the official @instantdb/admin SDK to a
 // capture server, one after the other. Usage: node run.mjs <api-uri> [ops.json]
 import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { init, tx, lookup, i } from '@instantdb/admin';
@@ -124,6 +125,12 @@ for (const o of script.ops) {
       if (o.contentType) meta.contentType = o.contentType;
       if (o.contentDisposition) meta.contentDisposition = o.contentDisposition;
       await c.storage.uploadFile(o.path, Buffer.from(o.bytes), meta);
+      break;
+    }
+    case 'uploadFileStream': {
+      const meta = { fileSize: o.bytes.length };
+      if (o.contentType) meta.contentType = o.contentType;
+      await c.storage.uploadFile(o.path, Readable.from([Buffer.from(o.bytes)]), meta);
       break;
     }
     case 'deleteFile':
