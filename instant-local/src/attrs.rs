@@ -416,6 +416,37 @@ pub fn attrs_from_schema_json(schema: &Value) -> Result<Vec<AttrDef>, String> {
     Ok(out)
 }
 
+/// Converts a schema read by `instant-schema` (from `instant.schema.ts` or any JSON form) into
+/// attributes.
+pub fn attrs_from_model(schema: &instant_schema::Schema) -> Vec<AttrDef> {
+    let mut out = Vec::new();
+    for (etype, ent) in &schema.entities {
+        out.push(AttrDef::id_attr(etype));
+        for (label, a) in &ent.attrs {
+            if label == "id" {
+                continue;
+            }
+            let mut d = AttrDef::blob(etype, label);
+            d.checked = a.value_type.checked_data_type().map(str::to_string);
+            d.unique = a.unique;
+            d.indexed = a.indexed;
+            d.required = a.required;
+            out.push(d);
+        }
+    }
+    for link in schema.links.values() {
+        let (f, r) = (&link.forward, &link.reverse);
+        let mut d = AttrDef::link(&f.on, &f.label, &r.on, &r.label);
+        d.card_one = f.has == instant_schema::Has::One;
+        d.unique = r.has == instant_schema::Has::One;
+        d.required = f.required == Some(true);
+        d.on_delete = f.on_delete_cascade;
+        d.on_delete_reverse = r.on_delete_cascade;
+        out.push(d);
+    }
+    out
+}
+
 /// Merges schema attributes into the system attributes: a schema may redeclare system attrs
 /// (e.g. `$users.email`), which keeps the system definition; app attrs on `$users` are added.
 pub fn merge_with_system(schema_attrs: Vec<AttrDef>) -> Vec<AttrDef> {

@@ -54,26 +54,9 @@ enum Source {
     Json(Value),
 }
 
-impl Source {
-    fn load(&self, what: &'static str) -> Result<Value, Error> {
-        match self {
-            Source::Json(v) => Ok(v.clone()),
-            Source::File(p) => {
-                let text = std::fs::read_to_string(p)?;
-                serde_json::from_str(&text).map_err(|e| Error::Invalid {
-                    what,
-                    message: format!(
-                        "{}: not JSON ({e}); export the schema/perms as JSON",
-                        p.display()
-                    ),
-                })
-            }
-        }
-    }
-}
-
 impl Config {
-    /// The schema of the default app, from a JSON file (`{entities, links}` form).
+    /// The schema of the default app, from a file: `instant.schema.ts` or any JSON form
+    /// (read by `instant-schema`).
     pub fn schema_file(mut self, path: impl AsRef<Path>) -> Config {
         self.schema = Some(Source::File(path.as_ref().to_path_buf()));
         self
@@ -85,7 +68,7 @@ impl Config {
         self
     }
 
-    /// The permission rules of the default app, from a JSON file.
+    /// The permission rules of the default app, from `instant.perms.ts` or a JSON file.
     pub fn perms_file(mut self, path: impl AsRef<Path>) -> Config {
         self.perms = Some(Source::File(path.as_ref().to_path_buf()));
         self
@@ -158,23 +141,32 @@ impl LocalServer {
     /// Starts a server on its own thread and tokio runtime; returns once it is listening.
     /// Works from any context, including inside an async runtime.
     pub fn start(config: Config) -> Result<LocalServer, Error> {
-        let schema = config
-            .schema
-            .as_ref()
-            .map(|s| s.load("schema"))
-            .transpose()?;
-        let rules = config
-            .perms
-            .as_ref()
-            .map(|s| s.load("perms"))
-            .transpose()?
-            .map(unwrap_rules);
-        let schema_attrs = match &schema {
-            Some(v) => attrs::attrs_from_schema_json(v).map_err(|m| Error::Invalid {
-                what: "schema",
-                message: m,
-            })?,
+        let schema_attrs = match &config.schema {
+            Some(Source::File(p)) => {
+                let loaded = instant_schema::read_file(p).map_err(|e| Error::Invalid {
+                    what: "schema",
+                    message: e.to_string(),
+                })?;
+                attrs::attrs_from_model(&loaded.schema)
+            }
+            Some(Source::Json(v)) => {
+                attrs::attrs_from_schema_json(v).map_err(|m| Error::Invalid {
+                    what: "schema",
+                    message: m,
+                })?
+            }
             None => Vec::new(),
+        };
+        let rules = match &config.perms {
+            Some(Source::File(p)) => {
+                let rules = instant_schema::perms::read_file(p).map_err(|e| Error::Invalid {
+                    what: "perms",
+                    message: e.to_string(),
+                })?;
+                Some(unwrap_rules(rules.to_json()))
+            }
+            Some(Source::Json(v)) => Some(unwrap_rules(v.clone())),
+            None => None,
         };
         if let Some(d) = &config.data_dir {
             std::fs::create_dir_all(d)?;

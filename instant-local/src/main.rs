@@ -23,10 +23,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
-        /// Schema of the default app (JSON, `{entities, links}`).
+        /// Schema of the default app (`instant.schema.ts` or JSON).
         #[arg(long)]
         schema: Option<PathBuf>,
-        /// Permission rules of the default app (JSON).
+        /// Permission rules of the default app (`instant.perms.ts` or JSON).
         #[arg(long)]
         perms: Option<PathBuf>,
         /// Keep data in SQLite files under this directory (default: in memory).

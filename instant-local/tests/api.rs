@@ -992,3 +992,115 @@ async fn start_works_inside_a_current_thread_runtime() {
     assert_eq!(s, 200, "{b}");
     assert!(b["tx-id"].is_number());
 }
+
+#[tokio::test]
+async fn typescript_schema_and_perms_files() {
+    let dir = std::env::temp_dir().join(format!("instant-local-ts-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let schema = dir.join("instant.schema.ts");
+    std::fs::write(
+        &schema,
+        r#"import { i } from "@instantdb/admin";
+const _schema = i.schema({
+  entities: {
+    posts: i.entity({ title: i.string(), rank: i.number().indexed() }),
+    authors: i.entity({ name: i.string().unique().indexed() }),
+  },
+  links: {
+    postAuthor: {
+      forward: { on: "posts", has: "one", label: "author", onDelete: "cascade" },
+      reverse: { on: "authors", has: "many", label: "posts" },
+    },
+  },
+});
+export default _schema;
+"#,
+    )
+    .expect("write schema");
+    let perms = dir.join("instant.perms.ts");
+    std::fs::write(
+        &perms,
+        r#"import type { InstantRules } from "@instantdb/admin";
+const rules = { posts: { allow: { view: "data.rank > 1" } } } satisfies InstantRules;
+export default rules;
+"#,
+    )
+    .expect("write perms");
+    let server = instant_local::LocalServer::start(
+        instant_local::Config::default()
+            .schema_file(&schema)
+            .perms_file(&perms),
+    )
+    .expect("start");
+    let api = Api::new(server.base_url());
+    let app = (server.app_id(), server.admin_token());
+    let (a, p1, p2) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let (s, b) = api.post("/admin/transact", app, &As::Admin, &json!({"steps": [
+        ["update", "authors", a, {"name": "Leo"}],
+        ["update", "posts", p1, {"title": "one", "rank": 1}], ["link", "posts", p1, {"author": ["name", "Leo"]}],
+        ["update", "posts", p2, {"title": "two", "rank": 2}], ["link", "posts", p2, {"author": a}]],
+        "throw-on-missing-attrs?": true})).await;
+    assert_eq!(
+        s, 400,
+        "an array link target is a list of ids, not a lookup: {b}"
+    );
+    let (s, _) = api
+        .post(
+            "/admin/transact",
+            app,
+            &As::Admin,
+            &json!({"steps": [["update", "authors", a, {"name": "Leo"}]]}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, b) = api.post("/admin/transact", app, &As::Admin, &json!({"steps": [
+        ["update", "posts", p1, {"title": "one", "rank": 1}], ["link", "posts", p1, {"author": "lookup__name__\"Leo\""}],
+        ["update", "posts", p2, {"title": "two", "rank": 2}], ["link", "posts", p2, {"author": a}]],
+        "throw-on-missing-attrs?": true})).await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = api.post("/admin/query", app, &As::Admin, &json!({"query": {"posts": {"$": {"order": {"rank": "asc"}}, "author": {}}}, "inference?": true})).await;
+    assert_eq!(b["posts"][0]["author"]["name"], "Leo", "{b}");
+    let (_, b) = api
+        .post(
+            "/admin/query",
+            app,
+            &As::Guest,
+            &json!({"query": {"posts": {}}}),
+        )
+        .await;
+    assert_eq!(
+        b["posts"].as_array().map(Vec::len),
+        Some(1),
+        "rules from instant.perms.ts apply: {b}"
+    );
+    let (s, b) = api.post("/admin/transact", app, &As::Admin, &json!({"steps": [["update", "posts", p1, {"color": "red"}]], "throw-on-missing-attrs?": true})).await;
+    assert_eq!(
+        (s, b["hint"]["errors"][0]["hint"]["attributes"].clone()),
+        (400, json!(["posts.color"]))
+    );
+    // onDelete cascade from the TS schema.
+    let (s, _) = api
+        .post(
+            "/admin/transact",
+            app,
+            &As::Admin,
+            &json!({"steps": [["delete", "authors", a]]}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, b) = api
+        .post(
+            "/admin/query",
+            app,
+            &As::Admin,
+            &json!({"query": {"posts": {}}}),
+        )
+        .await;
+    assert_eq!(b, json!({"posts": []}));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
