@@ -41,7 +41,7 @@ async fn main() {
                 .map(|k| {
                     let i = c * CHUNK + k;
                     json!(["update", "items", uuid::Uuid::new_v4().to_string(),
-                           {"name": format!("item {i}"), "group": i % GROUPS, "n": i, "flag": i % 2 == 0, "note": "bench"}])
+                           {"name": format!("item {i}"), "group": i % GROUPS, "n": i, "flag": i.is_multiple_of(2), "note": "bench"}])
                 })
                 .collect();
             json!({"steps": steps})

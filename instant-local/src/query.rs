@@ -833,7 +833,7 @@ impl Evaluator<'_, '_> {
         }
         match &node.order {
             OrderKey::Created => {
-                items.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| id_of(&a.0).cmp(&id_of(&b.0))))
+                items.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| id_of(&a.0).cmp(id_of(&b.0))))
             }
             OrderKey::Attr(at) => items.sort_by(|a, b| {
                 sort_cmp(
@@ -841,7 +841,7 @@ impl Evaluator<'_, '_> {
                     a.0.get(&at.label),
                     b.0.get(&at.label),
                 )
-                .then_with(|| id_of(&a.0).cmp(&id_of(&b.0)))
+                .then_with(|| id_of(&a.0).cmp(id_of(&b.0)))
             }),
         }
         if node.desc {

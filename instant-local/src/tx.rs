@@ -1229,8 +1229,8 @@ impl Exec<'_, '_> {
             };
             let buf = self.doc_mut(et, e)?;
             for k in keys {
-                if !buf.doc.contains_key(&k) {
-                    buf.doc.insert(k, Value::Null);
+                if let std::collections::hash_map::Entry::Vacant(slot) = buf.doc.entry(k) {
+                    slot.insert(Value::Null);
                     buf.dirty = true;
                 }
             }
