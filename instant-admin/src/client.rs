@@ -344,8 +344,8 @@ impl Instant {
             inference: q.inference(),
         };
         let call = Call::new(Method::POST, "/admin/query", AuthMode::Scoped).json(&body)?;
-        let answer: Value = self.call_decode(call).await?;
-        q.decode(answer).map_err(Error::decode)
+        let body = self.call(call).await?;
+        q.decode_bytes(&body).map_err(Error::decode)
     }
 
     /// Runs a transaction (`POST /admin/transact`). Steps go in order, atomically.
