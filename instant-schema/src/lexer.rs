@@ -17,6 +17,8 @@ pub enum Tok {
     Num(f64),
     /// Punctuation (`{`, `=>`, `...`, ...).
     Punct(&'static str),
+    /// A regular expression literal (only skipped: it may appear in code the readers ignore).
+    Regex,
 }
 
 /// One token and where it is in the source (byte offsets).
@@ -130,6 +132,16 @@ pub fn lex(src: &str) -> Result<Vec<Token>, LexError> {
                 }
                 i = i + 2 + n + 2;
                 continue;
+            }
+            b'/' if regex_allowed(src, toks.last()) => {
+                let end = lex_regex(src, i)?;
+                toks.push(Token {
+                    kind: Tok::Regex,
+                    start: i,
+                    end,
+                    nl_before: nl,
+                });
+                i = end;
             }
             b'"' | b'\'' | b'`' => {
                 let (kind, end) = lex_string(src, i)?;
@@ -259,6 +271,71 @@ pub fn lex(src: &str) -> Result<Vec<Token>, LexError> {
         nl = false;
     }
     Ok(toks)
+}
+
+/// Whether a `/` after `prev` starts a regular expression (rather than a division).
+fn regex_allowed(src: &str, prev: Option<&Token>) -> bool {
+    match prev {
+        None => true,
+        Some(t) => match &t.kind {
+            Tok::Punct(p) => !matches!(*p, ")" | "]" | ">" | "++" | "--"),
+            Tok::Ident => matches!(
+                src.get(t.start..t.end).unwrap_or(""),
+                "return"
+                    | "typeof"
+                    | "case"
+                    | "do"
+                    | "else"
+                    | "in"
+                    | "of"
+                    | "new"
+                    | "delete"
+                    | "void"
+                    | "throw"
+                    | "instanceof"
+                    | "yield"
+                    | "await"
+            ),
+            _ => false,
+        },
+    }
+}
+
+/// The end of the regular expression literal starting at `start` (flags included).
+fn lex_regex(src: &str, start: usize) -> Result<usize, LexError> {
+    let mut in_class = false;
+    let mut chars = src.get(start + 1..).unwrap_or("").char_indices();
+    let unterminated = |end: usize| LexError {
+        message: "unterminated regular expression literal".into(),
+        start,
+        end,
+    };
+    loop {
+        let Some((off, c)) = chars.next() else {
+            return Err(unterminated(src.len()));
+        };
+        match c {
+            '\\' => {
+                if chars.next().is_none() {
+                    return Err(unterminated(src.len()));
+                }
+            }
+            '\n' | '\r' | '\u{2028}' | '\u{2029}' => return Err(unterminated(start + 1 + off)),
+            '[' => in_class = true,
+            ']' => in_class = false,
+            '/' if !in_class => {
+                let mut end = start + 1 + off + 1;
+                for (o, f) in src.get(end..).unwrap_or("").char_indices() {
+                    if !is_id_continue(f) {
+                        end += o;
+                        return Ok(end);
+                    }
+                }
+                return Ok(src.len());
+            }
+            _ => {}
+        }
+    }
 }
 
 fn lex_number(src: &str, start: usize) -> Result<(f64, usize), LexError> {

@@ -14,6 +14,7 @@ fn kinds(src: &str) -> Vec<String> {
             Tok::Template(s) => format!("tpl:{s}"),
             Tok::Num(n) => format!("num:{n}"),
             Tok::Punct(p) => p.to_string(),
+            Tok::Regex => format!("re:{}", &src[t.start..t.end]),
         })
         .collect()
 }
@@ -157,4 +158,37 @@ fn string_escapes_and_templates_in_values() {
     assert!(s.entities.contains_key("ab"));
     assert_eq!(s.links["l"].forward.label, "x'y");
     assert_eq!(s.links["l"].forward.on, "ab");
+}
+
+#[test]
+fn regular_expressions_in_code_the_reader_skips() {
+    assert_eq!(
+        kinds(r#"x = /['"]+\/[/]/gi; y = a / b / c; z = (1) / 2"#),
+        [
+            "x",
+            "=",
+            r#"re:/['"]+\/[/]/gi"#,
+            ";",
+            "y",
+            "=",
+            "a",
+            "/",
+            "b",
+            "/",
+            "c",
+            ";",
+            "z",
+            "=",
+            "(",
+            "num:1",
+            ")",
+            "/",
+            "num:2"
+        ]
+    );
+    assert!(lex("f(/abc").is_err());
+    let s = read(
+        "import { i } from '@instantdb/core'\nfunction slug(s: string) {\n  return s.replace(/[\"']/g, '').split(/\\s+/)\n}\nexport default i.schema({ entities: { a: i.entity({}) } })\n",
+    );
+    assert!(s.entities.contains_key("a"));
 }
