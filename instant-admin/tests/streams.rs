@@ -36,6 +36,10 @@ struct Inner {
     appends: usize,
     /// The n-th append (from 1) is lost and its session dropped.
     lose_append: Option<usize>,
+    /// Drop the first reader's session right after its first answer.
+    drop_first_reader: bool,
+    /// Offsets asked for by `subscribe-stream` messages.
+    subscribe_offsets: Vec<Option<u64>>,
     sse_requests: Vec<(HeaderMap, Value)>,
     pushes: Vec<(HeaderMap, Value)>,
 }
@@ -181,6 +185,8 @@ async fn push(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) -> Resp
                     }
                 };
                 f.subs.push((session.clone(), eid.clone(), client.clone()));
+                f.subscribe_offsets
+                    .push(m.get("offset").and_then(Value::as_u64));
                 let st = f.streams.get(&client).unwrap();
                 // What is already stored comes as a file, from the start.
                 let msg = json!({"op": "stream-append", "client-event-id": eid, "stream-id": st.id,
@@ -188,6 +194,9 @@ async fn push(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) -> Resp
                     "files": [{"id": "f", "size": st.data.len(), "url": format!("{}/files/{}", f.base, client)}],
                     "done": st.done});
                 send(&f, &session, msg);
+                if f.drop_first_reader && f.subscribe_offsets.len() == 1 {
+                    f.sessions.remove(&session);
+                }
             }
             _ => {}
         }
@@ -206,10 +215,15 @@ async fn file(State(fake): State<Fake>, Path(client): Path<String>) -> Response 
 }
 
 async fn start_fake(lose_append: Option<usize>) -> (Fake, Instant) {
-    let fake: Fake = Arc::new(Mutex::new(Inner {
+    start_fake_with(Inner {
         lose_append,
         ..Inner::default()
-    }));
+    })
+    .await
+}
+
+async fn start_fake_with(inner: Inner) -> (Fake, Instant) {
+    let fake: Fake = Arc::new(Mutex::new(inner));
     let app = axum::Router::new()
         .route("/admin/sse", axum::routing::post(sse))
         .route("/admin/sse/push", axum::routing::post(push))
@@ -351,4 +365,42 @@ async fn second_writer_with_the_same_name_is_refused() {
         "{e:?}"
     );
     assert!(db.streams().create_write_stream(" ", None).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reader_resubscribes_from_what_it_has_seen() {
+    let (fake, db) = start_fake_with(Inner {
+        drop_first_reader: true,
+        ..Inner::default()
+    })
+    .await;
+    let mut w = db
+        .streams()
+        .create_write_stream("feed", None)
+        .await
+        .unwrap();
+    w.write("abc").await.unwrap();
+    w.flush().await.unwrap();
+    let reader = db
+        .streams()
+        .create_read_stream(ReadStreamOptions::client_id("feed"));
+    let collected = tokio::spawn(async move {
+        reader
+            .map(|c| c.unwrap())
+            .collect::<Vec<String>>()
+            .await
+            .concat()
+    });
+    while fake.lock().unwrap().subscribe_offsets.len() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    w.write("def").await.unwrap();
+    w.close().await.unwrap();
+    let text = tokio::time::timeout(Duration::from_secs(10), collected)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text, "abcdef");
+    let f = fake.lock().unwrap();
+    assert_eq!(f.subscribe_offsets, vec![None, Some(3)]);
 }
