@@ -14,6 +14,8 @@
 //! # Ok::<(), instant_local::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod attrs;
 pub mod error;
 mod files;
