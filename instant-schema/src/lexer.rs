@@ -315,6 +315,7 @@ fn lex_regex(src: &str, start: usize) -> Result<usize, LexError> {
             return Err(unterminated(src.len()));
         };
         match c {
+            // the guard consumes the escaped character
             '\\' if chars.next().is_none() => return Err(unterminated(src.len())),
             '\\' => {}
             '\n' | '\r' | '\u{2028}' | '\u{2029}' => return Err(unterminated(start + 1 + off)),
