@@ -629,13 +629,13 @@ impl Evaluator<'_, '_> {
         // Narrow with the (app, a, v) index when a top-level equality or $in applies.
         for w in &node.wheres {
             if let W::Cond(segs, op) = w {
-                if segs.len() != 1 {
+                let [seg] = segs.as_slice() else {
                     continue;
-                }
-                let a = if segs[0] == "id" {
+                };
+                let a = if seg == "id" {
                     Some(id)
                 } else {
-                    self.attrs.fwd(&node.etype, &segs[0]).filter(|a| !a.is_ref)
+                    self.attrs.fwd(&node.etype, seg).filter(|a| !a.is_ref)
                 };
                 let Some(a) = a else { continue };
                 if a.checked.as_deref() == Some("date")

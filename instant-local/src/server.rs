@@ -169,22 +169,23 @@ fn decode_component(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    while let Some(&b) = bytes.get(i) {
+        match b {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
-                    Some(b) => {
-                        out.push(b);
+                    Some(v) => {
+                        out.push(v);
                         i += 2;
                     }
                     None => out.push(b'%'),
                 }
             }
-            b => out.push(b),
+            other => out.push(other),
         }
         i += 1;
     }

@@ -154,8 +154,8 @@ fn parse_eid(v: &Value, idx: usize, steps: &Value) -> Result<Eid, ApiError> {
                 None => Err(invalid()),
             }
         }
-        Value::Array(a) if a.len() == 2 => match (&a[0], &a[1]) {
-            (Value::String(attr), val) => {
+        Value::Array(a) if a.len() == 2 => match a.as_slice() {
+            [Value::String(attr), val] => {
                 Ok(Eid::Lookup(attr.clone(), values::normalize(val.clone())))
             }
             _ => Err(invalid()),
@@ -341,8 +341,8 @@ fn link_targets(v: &Value, steps: &Value, admin: bool) -> Result<Vec<Target>, Ap
                     None => Err(bad()),
                 }
             }
-            Value::Array(p) if p.len() == 2 => match (&p[0], &p[1]) {
-                (Value::String(a), val) => {
+            Value::Array(p) if p.len() == 2 => match p.as_slice() {
+                [Value::String(a), val] => {
                     Ok(Target::Lookup(a.clone(), values::normalize(val.clone())))
                 }
                 _ => Err(bad()),
