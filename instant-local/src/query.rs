@@ -988,6 +988,7 @@ impl Evaluator<'_, '_> {
             let Some((target, ids)) = self.reader.linked(self.attrs, etype, e, label)? else {
                 return Ok(false);
             };
+            let ids = self.visible(&target, ids)?;
             let mut ok = false;
             for t in ids {
                 if self.eval_conds(&target, &t, &sub)? {
@@ -1000,6 +1001,23 @@ impl Evaluator<'_, '_> {
             }
         }
         Ok(true)
+    }
+
+    /// Linked entities a where path may go through: as a user, only those the user may view
+    /// (a row joined through a hidden entity is dropped, semantics.md §1.10).
+    fn visible(&mut self, etype: &str, ids: Vec<String>) -> Result<Vec<String>, ApiError> {
+        let Some(p) = self.perms else {
+            return Ok(ids);
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(m) = self.reader.entity(self.attrs, etype, &id)? {
+                if p.allows_view(self.reader, self.attrs, etype, &m)? {
+                    out.push(id);
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn negative_path(
@@ -1018,6 +1036,7 @@ impl Evaluator<'_, '_> {
                 if ids.is_empty() {
                     return Ok(true);
                 }
+                let ids = self.visible(&target, ids)?;
                 for t in ids {
                     if self.negative_path(&target, &t, rest, op)? {
                         return Ok(true);

@@ -1186,6 +1186,38 @@ impl Exec<'_, '_> {
         Ok(())
     }
 
+    /// The entities a delete of `(etype, e)` would remove through `onDelete: cascade` links.
+    fn cascade_closure(&mut self, etype: &str, e: &str) -> Result<Vec<(String, String)>, ApiError> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        seen.insert((etype.to_string(), e.to_string()));
+        let mut stack = vec![(etype.to_string(), e.to_string())];
+        while let Some((et, id)) = stack.pop() {
+            let mut next: Vec<(String, String)> = Vec::new();
+            for a in self.attrs.all().iter().filter(|a| a.is_ref) {
+                if a.etype == et && a.on_delete_reverse {
+                    if let Some((rev_etype, _)) = &a.rev {
+                        for t in self.reader.refs_from(&id, a.key)? {
+                            next.push((rev_etype.clone(), t));
+                        }
+                    }
+                }
+                if a.on_delete && a.rev.as_ref().is_some_and(|r| r.0 == et) {
+                    for src in self.reader.refs_to(a.key, &id)? {
+                        next.push((a.etype.clone(), src));
+                    }
+                }
+            }
+            for n in next {
+                if seen.insert(n.clone()) {
+                    out.push(n.clone());
+                    stack.push(n);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn touch(&mut self, etype: &str, e: &str) {
         if self.required_etypes.contains(etype) {
             self.touched.push((etype.to_string(), e.to_string()));
@@ -1493,6 +1525,33 @@ fn run(
                         all_ok = false;
                         if !opts.dry_run {
                             return Err(ApiError::permission_denied(etype, "object"));
+                        }
+                    }
+                    // Entities removed by onDelete cascade are checked too, with the params of
+                    // the entity that triggered them.
+                    for (cet, ce) in ex.cascade_closure(etype, e)? {
+                        let Some(cdata) = ex.reader.entity(&ex.attrs, &cet, &ce)? else {
+                            continue;
+                        };
+                        let vars = Vars {
+                            data: Some(&cdata),
+                            rule_params: rp.as_ref(),
+                            ..Vars::default()
+                        };
+                        let out = p.check(&mut ex.reader, &ex.attrs, &cet, "delete", &vars)?;
+                        checks.push(check_entry(
+                            &cet,
+                            &ce,
+                            "delete",
+                            out.code.as_deref(),
+                            json!({"data": cdata}),
+                            out.ok,
+                        ));
+                        if !out.ok {
+                            all_ok = false;
+                            if !opts.dry_run {
+                                return Err(ApiError::permission_denied(&cet, "object"));
+                            }
                         }
                     }
                 }

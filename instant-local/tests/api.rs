@@ -1104,3 +1104,103 @@ export default rules;
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn permissions_follow_where_paths_and_cascades() {
+    let schema = json!({
+        "entities": {
+            "$users": {"attrs": {"email": attr("string", true, true)}},
+            "books": {"attrs": {"title": attr("string", false, false)}},
+            "authors": {"attrs": {"name": attr("string", false, false)}},
+            "posts": {"attrs": {"title": attr("string", false, false)}}
+        },
+        "links": {
+            "booksCreator": {"forward": {"on": "books", "has": "one", "label": "creator"}, "reverse": {"on": "$users", "has": "many", "label": "books"}},
+            "postsAuthor": {"forward": {"on": "posts", "has": "one", "label": "author", "onDelete": "cascade"}, "reverse": {"on": "authors", "has": "many", "label": "posts"}}
+        }
+    });
+    let server = server_with(
+        schema,
+        Some(json!({"posts": {"allow": {"delete": "false"}}})),
+    );
+    let api = Api::new(server.base_url());
+    let app = (server.app_id(), server.admin_token());
+    let (ua, ub, b1, b2) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let (au, po) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let (s, b) = api.post("/admin/transact", app, &As::Admin, &json!({"steps": [
+        ["update", "$users", ua, {"email": "a@x.com"}], ["update", "$users", ub, {"email": "b@x.com"}],
+        ["update", "books", b1, {"title": "A's"}], ["link", "books", b1, {"creator": ua}],
+        ["update", "books", b2, {"title": "B's"}], ["link", "books", b2, {"creator": ub}],
+        ["update", "authors", au, {"name": "Leo"}], ["update", "posts", po, {"title": "War"}], ["link", "posts", po, {"author": au}]]})).await;
+    assert_eq!(s, 200, "{b}");
+    let who = As::Email("a@x.com".into());
+    let q = |email: &str| json!({"query": {"books": {"$": {"where": {"creator.email": email}}}}});
+    let (_, b) = api.post("/admin/query", app, &who, &q("b@x.com")).await;
+    assert_eq!(
+        b,
+        json!({"books": []}),
+        "a where path through a $users row a@x.com may not view drops the row"
+    );
+    let (_, b) = api.post("/admin/query", app, &who, &q("a@x.com")).await;
+    assert_eq!(b["books"].as_array().map(Vec::len), Some(1));
+    let (_, b) = api
+        .post("/admin/query", app, &As::Admin, &q("b@x.com"))
+        .await;
+    assert_eq!(b["books"].as_array().map(Vec::len), Some(1));
+    // Deleting the author would cascade to a post whose delete rule is false.
+    let (s, b) = api
+        .post(
+            "/admin/transact",
+            app,
+            &As::Guest,
+            &json!({"steps": [["delete", "authors", au]]}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["type"].as_str()),
+        (400, Some("permission-denied")),
+        "{b}"
+    );
+    assert_eq!(b["hint"]["input"], json!(["posts", "object"]));
+    let (_, b) = api
+        .post(
+            "/admin/query",
+            app,
+            &As::Admin,
+            &json!({"query": {"posts": {}, "authors": {}}}),
+        )
+        .await;
+    assert_eq!(
+        (
+            b["posts"].as_array().map(Vec::len),
+            b["authors"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(1))
+    );
+    let (s, _) = api
+        .post(
+            "/admin/transact",
+            app,
+            &As::Admin,
+            &json!({"steps": [["delete", "authors", au]]}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, b) = api
+        .post(
+            "/admin/query",
+            app,
+            &As::Admin,
+            &json!({"query": {"posts": {}, "authors": {}}}),
+        )
+        .await;
+    assert_eq!(b, json!({"posts": [], "authors": []}));
+}
