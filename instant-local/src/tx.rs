@@ -7,6 +7,7 @@ use crate::store::{delete_attr, encode_doc, insert_attr, Db, Reader};
 use crate::values::{self, encode, is_uuid, matches_type, parse_uuid};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -57,11 +58,11 @@ enum Eid {
 }
 
 #[derive(Debug, Clone)]
-struct Step {
+struct Step<'a> {
     action: Action,
     etype: String,
     eid: Eid,
-    args: Value,
+    args: Cow<'a, Value>,
     upsert: Option<bool>,
 }
 
@@ -172,7 +173,7 @@ fn parse_eid(v: &Value, idx: usize, steps: &Value) -> Result<Eid, ApiError> {
     }
 }
 
-fn parse_steps(steps: &Value) -> Result<Vec<Step>, ApiError> {
+fn parse_steps(steps: &Value) -> Result<Vec<Step<'_>>, ApiError> {
     let arr = steps
         .as_array()
         .ok_or_else(|| steps_err(steps, json!({"expected": "coll?", "in": []})))?;
@@ -208,15 +209,14 @@ fn parse_steps(steps: &Value) -> Result<Vec<Step>, ApiError> {
             }
         };
         if action == Action::AddAttr {
-            let arg = parts.get(1).cloned().unwrap_or(Value::Null);
-            if !arg.is_object() {
+            let Some(arg) = parts.get(1).filter(|a| a.is_object()) else {
                 return Err(steps_err(steps, json!({"expected": "map?", "in": [i, 1]})));
-            }
+            };
             out.push(Step {
                 action,
                 etype: String::new(),
                 eid: Eid::Id(String::new()),
-                args: arg,
+                args: Cow::Borrowed(arg),
                 upsert: None,
             });
             continue;
@@ -230,7 +230,7 @@ fn parse_steps(steps: &Value) -> Result<Vec<Step>, ApiError> {
                 action,
                 etype: String::new(),
                 eid: Eid::Id(id),
-                args: Value::Null,
+                args: Cow::Owned(Value::Null),
                 upsert: None,
             });
             continue;
@@ -242,7 +242,10 @@ fn parse_steps(steps: &Value) -> Result<Vec<Step>, ApiError> {
             ));
         };
         let eid = parse_eid(parts.get(2).unwrap_or(&Value::Null), i, steps)?;
-        let args = parts.get(3).cloned().unwrap_or(Value::Null);
+        let args = match parts.get(3) {
+            Some(a) => Cow::Borrowed(a),
+            None => Cow::Owned(Value::Null),
+        };
         if action != Action::Delete && !args.is_object() {
             return Err(steps_err(steps, json!({"expected": "map?", "in": [i, 3]})));
         }
@@ -811,7 +814,7 @@ impl Exec<'_, '_> {
                             action: Action::Link,
                             etype: s.etype.clone(),
                             eid: Eid::Id(e.clone()),
-                            args: Value::Object(link_args),
+                            args: Cow::Owned(Value::Object(link_args)),
                             upsert: None,
                         };
                         self.link_ops(&ls, &e, admin, &mut ops)?;
