@@ -1,8 +1,8 @@
 //! Attributes (the server's `attrs` table) and the conversion of a schema into attributes.
 
+use crate::fxhash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One attribute of an app, as the server stores it (semantics.md §0).
@@ -110,9 +110,9 @@ impl AttrDef {
 #[derive(Debug, Clone, Default)]
 pub struct Attrs {
     list: Vec<Arc<AttrDef>>,
-    fwd: HashMap<String, HashMap<String, usize>>,
-    rev: HashMap<String, HashMap<String, usize>>,
-    by_key: HashMap<i64, usize>,
+    fwd: FxHashMap<String, FxHashMap<String, usize>>,
+    rev: FxHashMap<String, FxHashMap<String, usize>>,
+    by_key: FxHashMap<i64, usize>,
 }
 
 impl Attrs {

@@ -19,6 +19,7 @@
 pub mod attrs;
 pub mod error;
 mod files;
+pub mod fxhash;
 mod live;
 pub mod perms;
 pub mod query;

@@ -11,6 +11,7 @@
 
 use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
+use crate::fxhash::FxHashMap;
 use crate::values::{encode, now_ms};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -351,7 +352,7 @@ pub struct Reader<'c> {
     pub conn: &'c Connection,
     /// App key.
     pub app: i64,
-    cache: HashMap<i64, HashMap<String, Option<Rc<Ent>>>>,
+    cache: FxHashMap<i64, FxHashMap<String, Option<Rc<Ent>>>>,
 }
 
 impl<'c> Reader<'c> {
@@ -360,7 +361,7 @@ impl<'c> Reader<'c> {
         Reader {
             conn,
             app,
-            cache: HashMap::new(),
+            cache: FxHashMap::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
+use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::perms::{PermCtx, Vars};
 use crate::store::{delete_attr, encode_doc, insert_attr, Db, Reader};
 use crate::values::{self, encode, is_uuid, matches_type, parse_uuid};
@@ -381,7 +382,7 @@ struct Exec<'a, 'c> {
     touched: Vec<(String, String)>,
     written: Vec<(String, String, Vec<String>)>,
     required_etypes: HashSet<String>,
-    docs: HashMap<(i64, String), DocBuf>,
+    docs: FxHashMap<(i64, String), DocBuf>,
 }
 
 impl Exec<'_, '_> {
@@ -1232,7 +1233,7 @@ impl Exec<'_, '_> {
     fn null_fill_and_required(
         &mut self,
         created: &[(String, String)],
-        written: &HashSet<(String, i64)>,
+        written: &FxHashSet<(String, i64)>,
         check_exists: bool,
     ) -> Result<(), ApiError> {
         self.flush()?;
@@ -1403,7 +1404,7 @@ fn run(
             .filter(|a| a.required)
             .map(|a| a.etype.clone())
             .collect(),
-        docs: HashMap::new(),
+        docs: FxHashMap::default(),
     };
     let created_attrs = ex.create_missing(steps, opts.throw_on_missing_attrs)?;
     if opts.throw_on_missing_attrs && !created_attrs.is_empty() {
@@ -1583,8 +1584,8 @@ fn run(
         }
     }
     let mut created: Vec<(String, String)> = Vec::new();
-    let mut created_set: HashSet<(&str, &str)> = HashSet::new();
-    let mut written_attrs: HashSet<(String, i64)> = HashSet::new();
+    let mut created_set: FxHashSet<(&str, &str)> = FxHashSet::default();
+    let mut written_attrs: FxHashSet<(String, i64)> = FxHashSet::default();
     for op in &ops {
         if let TOp::Add {
             etype, e, attr, v, ..
