@@ -376,6 +376,7 @@ fn load(path: &str, span: Span, manifest_dir: Option<&Path>) -> syn::Result<Sche
             ),
         ));
     }
+    let full = full.canonicalize().unwrap_or(full);
     instant_schema::read_file(&full)
         .map(|l| l.schema.with_system_namespaces())
         .map_err(|e| syn::Error::new(span, format!("cannot read the schema:\n{e}")))

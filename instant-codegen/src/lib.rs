@@ -65,5 +65,6 @@ fn resolve(lit: &LitStr, manifest_dir: Option<&Path>) -> syn::Result<PathBuf> {
             ),
         ));
     }
-    Ok(path)
+    // A canonical path reads better in messages and is what `include_str!` tracks.
+    Ok(path.canonicalize().unwrap_or(path))
 }

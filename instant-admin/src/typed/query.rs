@@ -150,55 +150,82 @@ impl<A: Attribute, R> Attr<A, R> {
     }
 }
 
-impl<A: Comparable, R> Attr<A, R> {
-    /// Greater than `value`.
-    pub fn gt(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
+// Methods that need a capability are defined for every attribute with a `where` bound (not in
+// an impl block restricted to capable attributes), so that misuse reports the capability trait's
+// own message ("not indexed: add `.indexed()`") instead of "method not found".
+impl<A: Attribute, R> Attr<A, R> {
+    /// Greater than `value`. Needs an indexed, typed attribute.
+    pub fn gt(self, value: impl IntoAttr<A::Value>) -> Cond<R>
+    where
+        A: Comparable,
+    {
         Cond::single(&self.path, op("$gt", value.into_attr()))
     }
 
-    /// Greater than or equal to `value`.
-    pub fn gte(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
+    /// Greater than or equal to `value`. Needs an indexed, typed attribute.
+    pub fn gte(self, value: impl IntoAttr<A::Value>) -> Cond<R>
+    where
+        A: Comparable,
+    {
         Cond::single(&self.path, op("$gte", value.into_attr()))
     }
 
-    /// Less than `value`.
-    pub fn lt(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
+    /// Less than `value`. Needs an indexed, typed attribute.
+    pub fn lt(self, value: impl IntoAttr<A::Value>) -> Cond<R>
+    where
+        A: Comparable,
+    {
         Cond::single(&self.path, op("$lt", value.into_attr()))
     }
 
-    /// Less than or equal to `value`.
-    pub fn lte(self, value: impl IntoAttr<A::Value>) -> Cond<R> {
+    /// Less than or equal to `value`. Needs an indexed, typed attribute.
+    pub fn lte(self, value: impl IntoAttr<A::Value>) -> Cond<R>
+    where
+        A: Comparable,
+    {
         Cond::single(&self.path, op("$lte", value.into_attr()))
     }
-}
 
-impl<A: Likeable, R> Attr<A, R> {
-    /// SQL `LIKE`, case-sensitive: `%` matches any run of characters, `_` one character.
-    pub fn like(self, pattern: impl Into<String>) -> Cond<R> {
+    /// SQL `LIKE`, case-sensitive: `%` matches any run of characters, `_` one character. Needs an
+    /// indexed string attribute.
+    pub fn like(self, pattern: impl Into<String>) -> Cond<R>
+    where
+        A: Likeable,
+    {
         Cond::single(&self.path, op("$like", Value::String(pattern.into())))
     }
 
-    /// Case-insensitive `like`.
-    pub fn ilike(self, pattern: impl Into<String>) -> Cond<R> {
+    /// Case-insensitive `like`. Needs an indexed string attribute.
+    pub fn ilike(self, pattern: impl Into<String>) -> Cond<R>
+    where
+        A: Likeable,
+    {
         Cond::single(&self.path, op("$ilike", Value::String(pattern.into())))
     }
-}
 
-impl<A: Comparable> Attr<A, A::Namespace> {
-    /// Ascending order by this attribute.
-    pub fn asc(self) -> Order<A::Namespace> {
+    /// Ascending order by this attribute. Needs an indexed, typed attribute of the queried
+    /// namespace (the server does not order by linked attributes).
+    pub fn asc(self) -> Order<R>
+    where
+        A: Comparable + Attribute<Namespace = R>,
+    {
         Order::by(self.path, Direction::Asc)
     }
 
-    /// Descending order by this attribute.
-    pub fn desc(self) -> Order<A::Namespace> {
+    /// Descending order by this attribute. Needs an indexed, typed attribute of the queried
+    /// namespace.
+    pub fn desc(self) -> Order<R>
+    where
+        A: Comparable + Attribute<Namespace = R>,
+    {
         Order::by(self.path, Direction::Desc)
     }
-}
 
-impl<A: Unique> Attr<A, A::Namespace> {
-    /// The entity whose value of this unique attribute is `value`.
-    pub fn lookup(self, value: impl IntoAttr<A::Value>) -> Lookup<A::Namespace> {
+    /// The entity whose value of this unique attribute is `value`. Needs a unique attribute.
+    pub fn lookup(self, value: impl IntoAttr<A::Value>) -> Lookup<R>
+    where
+        A: Unique + Attribute<Namespace = R>,
+    {
         Lookup::new(A::NAME, value.into_attr())
     }
 }
