@@ -1053,9 +1053,7 @@ impl Evaluator<'_, '_> {
             let v = Value::String(e.to_string());
             return Ok(apply(op, Some(&v), None, false));
         }
-        if let Some(end) = self.attrs.link_end(etype, label) {
-            let forward = end.forward;
-            let _ = forward;
+        if self.attrs.link_end(etype, label).is_some() {
             let ids = self
                 .reader
                 .linked(self.attrs, etype, e, label)?

@@ -9,7 +9,7 @@ use crate::tx::{transact, TxOptions};
 use crate::values::{format_ts, now_ms, parse_uuid};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::Router;
@@ -141,13 +141,12 @@ async fn envelope(resp: Response) -> Response {
             json!({"limit-bytes": MAX_BODY}),
         )
         .into_response(),
-        StatusCode::METHOD_NOT_ALLOWED => not_found(Method::GET).await,
+        StatusCode::METHOD_NOT_ALLOWED => not_found().await,
         _ => resp,
     }
 }
 
-async fn not_found(method: Method) -> Response {
-    let _ = method;
+async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(json!({"message": "Oops! We couldn't match this route."})),

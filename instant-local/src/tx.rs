@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::perms::{PermCtx, Vars};
 use crate::store::{delete_attr, encode_doc, insert_attr, Db, Reader};
-use crate::values::{self, encode, is_uuid, matches_type, parse_uuid};
+use crate::values::{self, encode, matches_type, parse_uuid};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -1798,9 +1798,4 @@ fn run(
         },
         ex.attrs,
     ))
-}
-
-/// Whether a value can be an entity id (used by other modules).
-pub fn valid_entity_id(s: &str) -> bool {
-    is_uuid(s)
 }
