@@ -381,8 +381,8 @@ struct Exec<'a, 'c> {
     created_lookups: HashMap<(String, String, String), String>,
     touched: Vec<(String, String)>,
     written: Vec<(String, String, Vec<String>)>,
-    required_etypes: HashSet<String>,
-    docs: FxHashMap<(i64, String), DocBuf>,
+    required_etypes: FxHashSet<String>,
+    docs: FxHashMap<i64, FxHashMap<String, DocBuf>>,
 }
 
 impl Exec<'_, '_> {
@@ -820,7 +820,9 @@ impl Exec<'_, '_> {
                         };
                         self.link_ops(&ls, &e, admin, &mut ops)?;
                     }
-                    self.written.push((s.etype.clone(), e.clone(), labels));
+                    if perms.is_some() {
+                        self.written.push((s.etype.clone(), e.clone(), labels));
+                    }
                 }
                 Action::Delete => ops.push(TOp::Delete {
                     etype: s.etype.clone(),
@@ -908,8 +910,8 @@ impl Exec<'_, '_> {
 
     /// The buffered document of `(et, e)`, loaded from storage or created.
     fn doc_mut(&mut self, et: i64, e: &str) -> Result<&mut DocBuf, ApiError> {
-        let key = (et, e.to_string());
-        if !self.docs.contains_key(&key) {
+        let present = self.docs.get(&et).is_some_and(|m| m.contains_key(e));
+        if !present {
             let loaded = self.reader.ent(et, e)?;
             let buf = match loaded {
                 Some(ent) => DocBuf {
@@ -921,10 +923,11 @@ impl Exec<'_, '_> {
                     dirty: true,
                 },
             };
-            self.docs.insert(key.clone(), buf);
+            self.docs.entry(et).or_default().insert(e.to_string(), buf);
         }
         self.docs
-            .get_mut(&key)
+            .get_mut(&et)
+            .and_then(|m| m.get_mut(e))
             .ok_or_else(|| ApiError::internal("document buffer"))
     }
 
@@ -936,9 +939,11 @@ impl Exec<'_, '_> {
                 "INSERT INTO ents (app, et, e, t, doc) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(app, et, e) DO UPDATE SET doc = excluded.doc",
             )?;
-            for ((et, e), buf) in docs {
-                if buf.dirty {
-                    st.execute(params![self.app, et, e, self.t, encode_doc(&buf.doc)])?;
+            for (et, m) in docs {
+                for (e, buf) in m {
+                    if buf.dirty {
+                        st.execute(params![self.app, et, e, self.t, encode_doc(&buf.doc)])?;
+                    }
                 }
             }
         }
