@@ -1608,7 +1608,23 @@ fn run(
         let group: Vec<&TOp> = ops.iter().filter(|o| o.kind() == kind).collect();
         ex.flush()?;
         match kind {
-            0 => ex.run_adds(&group)?,
+            0 => {
+                // Load every document this group writes with one statement per namespace.
+                let mut by_et: FxHashMap<i64, Vec<String>> = FxHashMap::default();
+                for op in &group {
+                    if let TOp::Add { etype, e, attr, .. } = *op {
+                        if !attr.is_ref {
+                            if let Some(et) = ex.et_of(etype) {
+                                by_et.entry(et).or_default().push(e.clone());
+                            }
+                        }
+                    }
+                }
+                for (et, ids) in by_et {
+                    ex.reader.prefetch(et, &ids)?;
+                }
+                ex.run_adds(&group)?
+            }
             1 => {
                 for op in &group {
                     if let TOp::Merge { etype, e, attr, v } = *op {
