@@ -1204,3 +1204,77 @@ async fn permissions_follow_where_paths_and_cascades() {
         .await;
     assert_eq!(b, json!({"posts": [], "authors": []}));
 }
+
+#[tokio::test]
+async fn cursors_from_page_info_page_through_results() {
+    let schema =
+        json!({"entities": {"items": {"attrs": {"n": attr("number", false, true)}}}, "links": {}});
+    let server = server_with(schema, None);
+    let api = Api::new(server.base_url());
+    let app = (server.app_id(), server.admin_token());
+    let steps: Vec<Value> = (0..5)
+        .map(|i| json!(["update", "items", uuid::Uuid::new_v4().to_string(), {"n": i}]))
+        .collect();
+    let (s, _) = api
+        .post("/admin/transact", app, &As::Admin, &json!({"steps": steps}))
+        .await;
+    assert_eq!(s, 200);
+    let page = |q: Value| {
+        let api = &api;
+        async move {
+            let mut resp = api
+                .http
+                .post(format!("{}/admin/subscribe-query", api.base))
+                .header("app-id", app.0)
+                .header("authorization", format!("Bearer {}", app.1))
+                .header("content-type", "application/json")
+                .body(json!({"query": {"items": q}}).to_string())
+                .send()
+                .await
+                .expect("subscribe");
+            let mut buf = String::new();
+            let _init = next_event(&mut resp, &mut buf).await;
+            let ok = next_event(&mut resp, &mut buf).await;
+            assert_eq!(ok["op"], "add-query-ok", "{ok}");
+            let ns: Vec<i64> = ok["result"]["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter_map(|i| i["n"].as_i64())
+                .collect();
+            (ns, ok["result-meta"]["page-info"]["items"].clone())
+        }
+    };
+    let (ns, info) = page(json!({"$": {"order": {"n": "asc"}, "first": 2}})).await;
+    assert_eq!(ns, [0, 1]);
+    assert_eq!(
+        (
+            info["has-next-page?"].as_bool(),
+            info["has-previous-page?"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    let (ns, info) =
+        page(json!({"$": {"order": {"n": "asc"}, "first": 2, "after": info["end-cursor"]}})).await;
+    assert_eq!(ns, [2, 3]);
+    assert_eq!(
+        (
+            info["has-next-page?"].as_bool(),
+            info["has-previous-page?"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    let (ns, info) =
+        page(json!({"$": {"order": {"n": "asc"}, "last": 2, "before": info["start-cursor"]}}))
+            .await;
+    assert_eq!(ns, [0, 1]);
+    assert_eq!(info["has-previous-page?"], false);
+    let (ns, _) = page(json!({"$": {"order": {"n": "desc"}, "last": 2}})).await;
+    assert_eq!(ns, [1, 0], "last n come back in the query's direction");
+    let (ns, info) = page(json!({"$": {"order": {"n": "asc"}, "offset": 10, "limit": 2}})).await;
+    assert!(ns.is_empty());
+    assert_eq!(
+        info["has-previous-page?"], true,
+        "an empty page after an offset has a previous page"
+    );
+}
