@@ -1,0 +1,292 @@
+//! Import and export: a batch import of many todos in chunks, with a progress bar and per-chunk
+//! error handling, then an export of a profile with its posts, their comments and tags to JSON.
+//!
+//! `cargo run -p instant-examples --bin import-export -- [--count 10000] [--chunk-size 500] [--out export.json]`
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use instant_admin::typed::Id;
+use instant_admin::{ChunkOptions, Instant, IntoSteps, Step};
+// The derives below find the generated types through `crate::schema`.
+use instant_examples::schema;
+use instant_examples::schema::{comments, posts, profiles, tags, todos, Todos};
+use instant_examples::{connect_and_announce, fail, now, run_tag, Result};
+use serde::Serialize;
+
+/// Command-line flags.
+#[derive(Parser, Debug)]
+#[command(about = "Batch import in chunks, then export a profile with its posts to JSON")]
+struct Args {
+    /// How many todos to import.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
+    /// Steps per transaction.
+    #[arg(long, default_value_t = 500)]
+    chunk_size: usize,
+    /// Transactions in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Where to write the export (standard output if not given).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// A projection of a profile for the export: just what the file needs, checked against the schema
+/// at compile time.
+#[derive(instant_admin::Entity, Serialize, Debug)]
+#[instant(entity = "profiles", schema = "schemas/instant.schema.ts")]
+struct ExportProfile {
+    email: String,
+    handle: String,
+    bio: Option<String>,
+    posts: Vec<ExportPost>,
+}
+
+/// A post in the export, with its comments and tags.
+#[derive(instant_admin::Entity, Serialize, Debug)]
+#[instant(entity = "posts", schema = "schemas/instant.schema.ts")]
+struct ExportPost {
+    title: String,
+    body: String,
+    published: bool,
+    #[instant(rename = "createdAt")]
+    #[serde(rename = "createdAt", serialize_with = "instant_admin::typed::date::serialize")]
+    created_at: instant_admin::typed::DateTime,
+    comments: Vec<ExportComment>,
+    tags: Vec<ExportTag>,
+}
+
+/// A comment in the export.
+#[derive(instant_admin::Entity, Serialize, Debug)]
+#[instant(entity = "comments", schema = "schemas/instant.schema.ts")]
+struct ExportComment {
+    body: String,
+}
+
+/// A tag in the export.
+#[derive(instant_admin::Entity, Serialize, Debug)]
+#[instant(entity = "tags", schema = "schemas/instant.schema.ts")]
+struct ExportTag {
+    label: String,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result {
+    let conn = connect_and_announce()?;
+    let db = conn.db();
+    let batch = run_tag();
+
+    import(db, &args, &batch).await?;
+    let email = seed_blog(db, &batch).await?;
+    export(db, &email, args.out.as_ref()).await?;
+
+    if !conn.is_embedded() {
+        remove_run(db, &batch, &email, args.chunk_size).await?;
+    }
+    Ok(())
+}
+
+/// Imports `args.count` todos in chunks; failed chunks are retried once, then reported.
+async fn import(db: &Instant, args: &Args, batch: &str) -> Result {
+    let steps: Vec<Step> = (0..args.count)
+        .flat_map(|n| {
+            todos::create(
+                Id::<Todos>::new(),
+                todos::New {
+                    text: format!("imported todo {n}"),
+                    done: n % 3 == 0,
+                    priority: (n % 5) as f64,
+                    due_date: None,
+                    batch: Some(batch.to_owned()),
+                },
+            )
+            .into_steps()
+        })
+        .collect();
+
+    let bar = ProgressBar::new(steps.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} todos ({per_sec}) {msg}")
+            .map_err(|e| fail(format!("progress bar template: {e}")))?,
+    );
+    let progress = bar.clone();
+    let opts = ChunkOptions::new(args.chunk_size)
+        .concurrency(args.concurrency)
+        .on_progress(move |p| {
+            progress.set_position(p.done_steps as u64);
+            if p.failed_chunks > 0 {
+                progress.set_message(format!("{} chunk(s) failed", p.failed_chunks));
+            }
+        });
+    let outcomes = db.transact_chunked(steps, opts).await;
+    bar.finish_and_clear();
+
+    let chunks = outcomes.len();
+    let mut imported = 0;
+    let mut failed = Vec::new();
+    for outcome in outcomes {
+        if outcome.is_ok() {
+            imported += outcome.steps.len();
+            continue;
+        }
+        if let Err(e) = &outcome.result {
+            println!(
+                "chunk {} (todos {}..{}) failed: {e}; retrying",
+                outcome.index, outcome.range.start, outcome.range.end
+            );
+        }
+        // A chunk either committed or not, except a split one, which may have committed a
+        // prefix: `retry_chunk` sends only what is not committed yet.
+        let retried = db.retry_chunk(outcome).await;
+        match &retried.result {
+            Ok(_) => imported += retried.steps.len(),
+            Err(e) => {
+                imported += retried.committed_steps;
+                println!("chunk {} failed again: {e}", retried.index);
+                failed.push(retried.index);
+            }
+        }
+    }
+    println!(
+        "imported {imported} todos in {chunks} chunks of up to {} ({} failed)",
+        args.chunk_size,
+        failed.len()
+    );
+    if !failed.is_empty() {
+        return Err(fail(format!("chunks {failed:?} could not be imported")));
+    }
+
+    let open: Vec<Todos> = db
+        .query(
+            todos::query().filter(todos::batch.eq(batch).and(todos::done.eq(false))),
+        )
+        .await?;
+    println!("the server holds {} open imported todos", open.len());
+    Ok(())
+}
+
+/// Writes a profile with two posts, their comments and tags; returns the profile's email.
+async fn seed_blog(db: &Instant, batch: &str) -> Result<String> {
+    let email = format!("ada-{batch}@example.com");
+    let ada: Id<instant_examples::schema::Profiles> = Id::new();
+    let (p1, p2) = (Id::new(), Id::new());
+    let (c1, c2, c3) = (Id::new(), Id::new(), Id::new());
+    let (rust, db_tag) = (Id::new(), Id::new());
+    let at = now();
+    db.transact((
+        (
+            profiles::update(&ada)
+            .email(email.as_str())
+            .handle(format!("ada-{batch}"))
+            .bio("Writes about databases"),
+        tags::update(&rust).label(format!("rust-{batch}")),
+        tags::update(&db_tag).label(format!("databases-{batch}")),
+        posts::update(&p1)
+            .title("Typed queries")
+            .body("Schemas become Rust types.")
+            .published(true)
+            .created_at(at),
+        posts::update(&p2)
+            .title("Chunked imports")
+            .body("Ten thousand rows, twenty transactions.")
+            .published(false)
+            .created_at(at + chrono::Duration::seconds(1)),
+        ),
+        posts::link(&p1).author(&ada).tags(&rust).tags(&db_tag),
+        posts::link(&p2).author(&ada).tags(&db_tag),
+        comments::update(&c1).body("Nice!").created_at(at),
+        comments::update(&c2).body("Which server?").created_at(at),
+        comments::update(&c3).body("Waiting for part two").created_at(at),
+        comments::link(&c1).post(&p1).author(&ada),
+        comments::link(&c2).post(&p1).author(&ada),
+        comments::link(&c3).post(&p2).author(&ada),
+    ))
+    .await?;
+    println!("wrote a profile with 2 posts, 3 comments and 2 tags");
+    Ok(email)
+}
+
+/// Exports the profile with its posts (oldest first), their comments and tags as JSON.
+async fn export(db: &Instant, email: &str, out: Option<&PathBuf>) -> Result {
+    let rows: Vec<ExportProfile> = db
+        .query(
+            profiles::query()
+                .filter(profiles::email.eq(email))
+                .with(
+                    profiles::posts
+                        .query()
+                        .order(posts::created_at.asc())
+                        .with(posts::comments)
+                        .with(posts::tags),
+                )
+                .project::<ExportProfile>(),
+        )
+        .await?;
+    let Some(profile) = rows.into_iter().next() else {
+        return Err(fail(format!("no profile with email {email}")));
+    };
+    let comments: usize = profile.posts.iter().map(|p| p.comments.len()).sum();
+    let json = serde_json::to_string_pretty(&profile)?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, &json)?;
+            println!(
+                "exported {} with {} posts and {comments} comments to {}",
+                profile.handle,
+                profile.posts.len(),
+                path.display()
+            );
+        }
+        None => {
+            println!(
+                "exported {} with {} posts and {comments} comments:",
+                profile.handle,
+                profile.posts.len()
+            );
+            println!("{json}");
+        }
+    }
+    Ok(())
+}
+
+/// Removes what this run wrote (for a real server, which keeps data between runs).
+async fn remove_run(db: &Instant, batch: &str, email: &str, chunk_size: usize) -> Result {
+    let imported: Vec<Todos> = db
+        .query(todos::query().filter(todos::batch.eq(batch)))
+        .await?;
+    let deletes: Vec<Step> = imported.iter().map(|t| todos::delete(&t.id)).collect();
+    let outcomes = db
+        .transact_chunked(deletes, ChunkOptions::new(chunk_size).concurrency(4))
+        .await;
+    if let Some(Err(e)) = outcomes.into_iter().map(|o| o.result).find(Result::is_err) {
+        return Err(e.into());
+    }
+    let people: Vec<instant_examples::schema::Profiles> = db
+        .query(
+            profiles::query()
+                .filter(profiles::email.eq(email))
+                .with(profiles::posts),
+        )
+        .await?;
+    let mut steps = Vec::new();
+    for p in &people {
+        // Deleting a post cascades to its comments.
+        steps.extend(p.posts.iter().map(|post| posts::delete(&post.id)));
+        steps.push(profiles::delete(&p.id));
+    }
+    steps.push(tags::delete(tags::label.lookup(format!("rust-{batch}"))));
+    steps.push(tags::delete(tags::label.lookup(format!("databases-{batch}"))));
+    db.transact(steps).await?;
+    println!("removed this run's data from the server");
+    Ok(())
+}
