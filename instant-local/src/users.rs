@@ -15,6 +15,16 @@ use std::sync::Arc;
 
 const CODE_TTL_MS: i64 = 24 * 3600 * 1000;
 
+/// Replies, and tells live queries of the request's app about a successful write.
+fn reply_after_write(s: &Shared, req: &Req, r: Result<Value, Fail>) -> Response {
+    if r.is_ok() {
+        if let Ok(app_id) = req.app_id() {
+            crate::server::notify(s, &app_id);
+        }
+    }
+    reply(r)
+}
+
 fn reply(r: Result<Value, Fail>) -> Response {
     match r {
         Ok(v) => axum::Json(v).into_response(),
@@ -193,7 +203,7 @@ pub async fn refresh_tokens(
     body: Bytes,
 ) -> Response {
     let req = Req::new(headers, raw, body);
-    reply((|| {
+    let r = (|| {
         let (_, app) = admin_app(&s, &req)?;
         let body = req.json()?;
         let mut db = s.lock();
@@ -235,7 +245,8 @@ pub async fn refresh_tokens(
             .to_string();
         let token = issue_token(&db, &app, &uid)?;
         Ok(json!({"user": user_json(&db, &app, &user, Some(&token))?, "created": created}))
-    })())
+    })();
+    reply_after_write(&s, &req, r)
 }
 
 /// `POST /runtime/auth/verify_refresh_token`
@@ -427,7 +438,7 @@ pub async fn sign_in_guest(
     body: Bytes,
 ) -> Response {
     let req = Req::new(headers, raw, body);
-    reply((|| {
+    let r = (|| {
         let (_, app) = admin_app(&s, &req)?;
         let body = req.json()?;
         let mut fields = check_extra_fields(&app, body.get("extra-fields"))?;
@@ -439,7 +450,8 @@ pub async fn sign_in_guest(
             .ok_or_else(|| ApiError::internal("guest was not written"))?;
         let token = issue_token(&db, &app, &id)?;
         Ok(json!({"user": user_json(&db, &app, &user, Some(&token))?}))
-    })())
+    })();
+    reply_after_write(&s, &req, r)
 }
 
 fn new_code() -> String {
@@ -507,7 +519,7 @@ pub async fn verify_magic_code(
     body: Bytes,
 ) -> Response {
     let req = Req::new(headers, raw, body);
-    reply((|| {
+    let r = (|| {
         let (app_id, app) = admin_app(&s, &req)?;
         let body = req.json()?;
         let email = match body.get("email") {
@@ -563,5 +575,6 @@ pub async fn verify_magic_code(
             .to_string();
         let token = issue_token(&db, &app, &uid)?;
         Ok(json!({"user": user_json(&db, &app, &user, Some(&token))?, "created": created}))
-    })())
+    })();
+    reply_after_write(&s, &req, r)
 }
