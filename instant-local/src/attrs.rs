@@ -113,6 +113,7 @@ pub struct Attrs {
     fwd: FxHashMap<String, FxHashMap<String, usize>>,
     rev: FxHashMap<String, FxHashMap<String, usize>>,
     by_key: FxHashMap<i64, usize>,
+    has_one: FxHashMap<String, Vec<usize>>,
 }
 
 impl Attrs {
@@ -130,7 +131,11 @@ impl Attrs {
         self.fwd.clear();
         self.rev.clear();
         self.by_key.clear();
+        self.has_one.clear();
         for (i, a) in self.list.iter().enumerate() {
+            if a.is_ref && a.card_one {
+                self.has_one.entry(a.etype.clone()).or_default().push(i);
+            }
             self.fwd
                 .entry(a.etype.clone())
                 .or_default()
@@ -202,6 +207,17 @@ impl Attrs {
         self.by_key
             .get(&key)
             .and_then(|i| self.list.get(*i))
+            .map(|a| a.as_ref())
+    }
+
+    /// The forward has-one link attributes of a namespace (their target id is part of the
+    /// entity's row).
+    pub fn has_one_of<'a>(&'a self, etype: &str) -> impl Iterator<Item = &'a AttrDef> + 'a {
+        self.has_one
+            .get(etype)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.list.get(*i))
             .map(|a| a.as_ref())
     }
 

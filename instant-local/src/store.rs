@@ -614,11 +614,7 @@ impl<'c> Reader<'c> {
                 m.insert(a.label.clone(), v.clone());
             }
         }
-        let has_one: Vec<&AttrDef> = attrs
-            .of_etype(etype)
-            .filter(|a| a.is_ref && a.card_one)
-            .collect();
-        for a in has_one {
+        for a in attrs.has_one_of(etype) {
             if let Some(t) = self.refs_from(e, a.key)?.into_iter().next() {
                 m.insert(a.label.clone(), Value::String(t));
             }
