@@ -23,7 +23,25 @@ use axum::{Json, Router};
 use clap::Parser;
 use instant_admin::typed::Id;
 use instant_admin::{AsUser, Error, Instant, UserRef};
+// The derives below find the generated types through `crate::schema`.
+use instant_examples::schema;
 use instant_examples::schema::{items, orders, profiles, Orders, OrdersStatus, Profiles};
+
+/// An order as the API returns it (a projection).
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "orders", schema = "schemas/instant.schema.ts")]
+struct OrderView {
+    number: String,
+    status: OrdersStatus,
+    items: Vec<ItemName>,
+}
+
+/// An item's name.
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "items", schema = "schemas/instant.schema.ts")]
+struct ItemName {
+    name: String,
+}
 use instant_examples::{connect_and_announce, now, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -205,13 +223,13 @@ async fn my_orders(
         }
         Err(e) => return Err(e.into()),
     };
-    let rows: Vec<Orders> = app
+    let rows: Vec<OrderView> = app
         .db
         .as_user(AsUser::Token(token.to_owned()))
         .query(
             orders::query()
                 .order(orders::created_at.asc())
-                .with(orders::items),
+                .project::<OrderView>(),
         )
         .await?;
     let orders: Vec<Value> = rows

@@ -72,6 +72,21 @@ struct ExportTag {
     label: String,
 }
 
+/// A profile's id and the ids of its posts, for the cleanup.
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "profiles", schema = "schemas/instant.schema.ts")]
+struct ProfilePosts {
+    id: Id<schema::Profiles>,
+    posts: Vec<PostId>,
+}
+
+/// A post's id.
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "posts", schema = "schemas/instant.schema.ts")]
+struct PostId {
+    id: Id<schema::Posts>,
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -222,19 +237,18 @@ async fn export(db: &Instant, email: &str, out: Option<&PathBuf>) -> Result {
         .query(
             profiles::query()
                 .filter(profiles::email.eq(email))
-                .with(
-                    profiles::posts
-                        .query()
-                        .order(posts::created_at.asc())
-                        .with(posts::comments)
-                        .with(posts::tags),
-                )
                 .project::<ExportProfile>(),
         )
         .await?;
-    let Some(profile) = rows.into_iter().next() else {
+    let Some(mut profile) = rows.into_iter().next() else {
         return Err(fail(format!("no profile with email {email}")));
     };
+    // Oldest post first, comments and tags in a stable order.
+    profile.posts.sort_by_key(|p| p.created_at);
+    for post in &mut profile.posts {
+        post.comments.sort_by(|a, b| a.body.cmp(&b.body));
+        post.tags.sort_by(|a, b| a.label.cmp(&b.label));
+    }
     let comments: usize = profile.posts.iter().map(|p| p.comments.len()).sum();
     let json = serde_json::to_string_pretty(&profile)?;
     match out {
@@ -271,11 +285,11 @@ async fn remove_run(db: &Instant, batch: &str, email: &str, chunk_size: usize) -
     if let Some(Err(e)) = outcomes.into_iter().map(|o| o.result).find(Result::is_err) {
         return Err(e.into());
     }
-    let people: Vec<instant_examples::schema::Profiles> = db
+    let people: Vec<ProfilePosts> = db
         .query(
             profiles::query()
                 .filter(profiles::email.eq(email))
-                .with(profiles::posts),
+                .project::<ProfilePosts>(),
         )
         .await?;
     let mut steps = Vec::new();

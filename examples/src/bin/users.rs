@@ -6,7 +6,40 @@
 
 use instant_admin::typed::Id;
 use instant_admin::{AsUser, Error, Instant, UserRef};
-use instant_examples::schema::{comments, posts, profiles, Posts, Profiles};
+// The derives below find the generated types through `crate::schema`.
+use instant_examples::schema;
+use instant_examples::schema::{comments, posts, profiles, Comments, Posts, Profiles};
+
+/// A post as the listing shows it: the title and its comments' ids (a projection).
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "posts", schema = "schemas/instant.schema.ts")]
+struct PostView {
+    title: String,
+    comments: Vec<CommentId>,
+}
+
+/// A comment's id.
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "comments", schema = "schemas/instant.schema.ts")]
+struct CommentId {
+    id: Id<Comments>,
+}
+
+/// A post's id.
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "posts", schema = "schemas/instant.schema.ts")]
+struct PostId {
+    id: Id<Posts>,
+}
+
+/// A profile with the ids of its posts and comments.
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "profiles", schema = "schemas/instant.schema.ts")]
+struct ProfileData {
+    id: Id<Profiles>,
+    posts: Vec<PostId>,
+    comments: Vec<CommentId>,
+}
 use instant_examples::{connect_and_announce, fail, now, run_tag, Result};
 
 #[tokio::main]
@@ -139,18 +172,18 @@ async fn seed(db: &Instant, tag: &str, alice: &str, bob: &str) -> Result {
 }
 
 /// The posts of this run that the client may see, oldest first, with their comments.
-async fn visible_posts(db: &Instant, tag: &str) -> Result<Vec<Posts>> {
+async fn visible_posts(db: &Instant, tag: &str) -> Result<Vec<PostView>> {
     Ok(db
         .query(
             posts::query()
                 .filter(posts::author.at(profiles::handle).like(format!("%-{tag}")))
                 .order(posts::created_at.asc())
-                .with(posts::comments),
+                .project::<PostView>(),
         )
         .await?)
 }
 
-fn print_titles(who: &str, rows: &[Posts]) {
+fn print_titles(who: &str, rows: &[PostView]) {
     let titles: Vec<String> = rows
         .iter()
         .map(|p| {
@@ -164,12 +197,11 @@ fn print_titles(who: &str, rows: &[Posts]) {
 /// Deletes the posts (their comments go with them: `onDelete: "cascade"`) and the comments of
 /// the profile with this email, then the profile; returns how many posts and comments.
 async fn delete_profile_data(db: &Instant, email: &str) -> Result<(usize, usize)> {
-    let rows: Vec<Profiles> = db
+    let rows: Vec<ProfileData> = db
         .query(
             profiles::query()
                 .filter(profiles::email.eq(email))
-                .with(profiles::posts)
-                .with(profiles::comments),
+                .project::<ProfileData>(),
         )
         .await?;
     let Some(p) = rows.into_iter().next() else {

@@ -11,7 +11,35 @@ use std::time::Duration;
 use clap::Parser;
 use instant_admin::typed::Id;
 use instant_admin::{ChunkOptions, Instant, Step};
+// The derives below find the generated types through `crate::schema`.
+use instant_examples::schema;
 use instant_examples::schema::{items, orders, profiles, Items, Orders, OrdersStatus, Profiles};
+
+/// An order to process, with its customer and items (a projection).
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "orders", schema = "schemas/instant.schema.ts")]
+struct PendingOrder {
+    id: Id<Orders>,
+    number: String,
+    customer: Option<Customer>,
+    items: Vec<LineItem>,
+}
+
+/// The customer of an order.
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "profiles", schema = "schemas/instant.schema.ts")]
+struct Customer {
+    handle: String,
+}
+
+/// An item of an order.
+#[derive(instant_admin::Entity, Debug)]
+#[instant(entity = "items", schema = "schemas/instant.schema.ts")]
+struct LineItem {
+    name: String,
+    quantity: f64,
+    price: f64,
+}
 use instant_examples::{connect_and_announce, now, Result};
 
 /// Command-line flags.
@@ -101,7 +129,7 @@ async fn tick(db: &Instant, n: u64, args: &Args) -> Result {
 /// Processes pending orders older than the minimum age, oldest first.
 async fn process_orders(db: &Instant, args: &Args) -> Result<(usize, usize)> {
     let cutoff = now() - chrono::Duration::minutes(args.min_age_minutes);
-    let pending: Vec<Orders> = db
+    let pending: Vec<PendingOrder> = db
         .query(
             orders::query()
                 .filter(
@@ -111,8 +139,7 @@ async fn process_orders(db: &Instant, args: &Args) -> Result<(usize, usize)> {
                 )
                 .order(orders::created_at.asc())
                 .limit(args.batch)
-                .with(orders::customer)
-                .with(orders::items),
+                .project::<PendingOrder>(),
         )
         .await?;
     let (mut processed, mut failed) = (0, 0);
@@ -162,7 +189,7 @@ async fn process_orders(db: &Instant, args: &Args) -> Result<(usize, usize)> {
 }
 
 /// An order's total, or why it cannot be processed.
-fn check(order: &Orders) -> Result<f64, String> {
+fn check(order: &PendingOrder) -> Result<f64, String> {
     if order.customer.is_none() {
         return Err("no customer".into());
     }
