@@ -383,25 +383,11 @@ fn expand_namespace(
             if has_one { "one" } else { "many" },
             end.target
         );
-        let row_doc = format!("The {desc}, when the query asks for it.");
-        let rename = if field != label {
-            quote! { rename = #label, }
+        let cardinality = if has_one {
+            format_ident!("One")
         } else {
-            quote! {}
+            format_ident!("Many")
         };
-        if has_one {
-            row_fields.push(quote! {
-                #[doc = #row_doc]
-                #[serde(#rename default, deserialize_with = "__t::de::has_one", skip_serializing_if = "::core::option::Option::is_none")]
-                pub #field: ::core::option::Option<::std::boxed::Box<super::#target_row>>,
-            });
-        } else {
-            row_fields.push(quote! {
-                #[doc = #row_doc]
-                #[serde(#rename default, deserialize_with = "__t::de::has_many", skip_serializing_if = "<[_]>::is_empty")]
-                pub #field: ::std::vec::Vec<super::#target_row>,
-            });
-        }
         let marker_doc = format!("The {desc}.");
         markers.push(quote! {
             #[doc = #marker_doc]
@@ -409,11 +395,15 @@ fn expand_namespace(
             impl super::__t::LinkLabel for #field {
                 type From = super::#row;
                 type To = super::super::#target_row;
+                type Has = super::__t::#cardinality;
                 const LABEL: &'static ::core::primitive::str = #label;
                 const HAS_ONE: ::core::primitive::bool = #has_one;
             }
         });
-        let handle_doc = format!("The {desc}: `query().with(..)`, `.at(attr)` for conditions.");
+        let handle_doc = format!(
+            "The {desc}: `query().with(..)` joins it (as {}), `.at(attr)` builds conditions through it.",
+            if has_one { "an `Option`" } else { "a `Vec`" }
+        );
         handles.push(quote! {
             #[doc = #handle_doc]
             pub const #handle: __t::Link<fields::#field> = __t::Link::new();
@@ -435,7 +425,7 @@ fn expand_namespace(
         return Err(errors);
     }
 
-    let row_doc = format!("One `{ns}` entity, as a query returns it.");
+    let row_doc = format!("One `{ns}` entity: its id and attributes, as a query returns them (links are joined with `query().with(..)`).");
     let mod_doc = format!("Typed handles, queries and transaction builders for namespace `{ns}`.");
     let new_doc = format!("A new `{ns}` entity: required attributes are required fields.");
     Ok(quote! {

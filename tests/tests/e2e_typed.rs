@@ -94,8 +94,8 @@ async fn typed_queries_and_every_transaction_step() {
     .await
     .unwrap();
 
-    // where through a link, order by an indexed attribute, limit, nested links.
-    let rows: Vec<Todos> = db
+    // where through a link, order by an indexed attribute, limit, joined links.
+    let rows: Vec<((Todos, Option<Profiles>), Vec<Tags>)> = db
         .query(
             todos::query()
                 .filter(todos::owner.at(profiles::email).eq("ann@x.io"))
@@ -106,22 +106,31 @@ async fn typed_queries_and_every_transaction_step() {
         )
         .await
         .unwrap();
-    let titles: Vec<&str> = rows.iter().map(|t| t.title.as_str()).collect();
+    let titles: Vec<&str> = rows.iter().map(|((t, _), _)| t.title.as_str()).collect();
     assert_eq!(titles, ["Write", "Read"]);
-    assert_eq!(rows[0].owner.as_ref().map(|o| o.name.as_str()), Some("Ann"));
+    let ((_, owner), tags) = &rows[0];
+    assert_eq!(owner.as_ref().map(|o| o.name.as_str()), Some("Ann"));
     assert_eq!(
-        rows[0]
-            .tags
-            .iter()
-            .map(|t| t.label.as_str())
-            .collect::<Vec<_>>(),
+        tags.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
         ["work"]
     );
-    assert_eq!(
-        rows[1].owner.as_ref().map(|o| o.id.clone()),
-        Some(ann.clone())
-    );
-    assert!(rows[1].tags.is_empty());
+    let ((_, owner), tags) = &rows[1];
+    assert_eq!(owner.as_ref().map(|o| o.id.clone()), Some(ann.clone()));
+    assert!(tags.is_empty());
+
+    // Two levels: each tag with its todos, each todo with its owner.
+    let tags_deep: Vec<(Tags, Vec<(Todos, Option<Profiles>)>)> = db
+        .query(tags::query().with(tags::todos.query().with(todos::owner)))
+        .await
+        .unwrap();
+    assert_eq!(tags_deep.len(), 1);
+    let mut owners: Vec<String> = tags_deep[0]
+        .1
+        .iter()
+        .filter_map(|(_, o)| o.as_ref().map(|o| o.name.clone()))
+        .collect();
+    owners.sort();
+    assert_eq!(owners, ["Ann", "Bob"]);
 
     // Comparisons and enums; a nested query with its own where and limit.
     let open: Vec<Todos> = db
@@ -140,7 +149,7 @@ async fn typed_queries_and_every_transaction_step() {
         open.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
         ["Ship", "Write"]
     );
-    let people: Vec<Profiles> = db
+    let people: Vec<(Profiles, Vec<Todos>)> = db
         .query(
             profiles::query()
                 .filter(profiles::email.like("%@x.io"))
@@ -149,8 +158,8 @@ async fn typed_queries_and_every_transaction_step() {
         .await
         .unwrap();
     assert_eq!(people.len(), 2);
-    for p in &people {
-        assert_eq!(p.todos.len(), 1, "{}: one open todo each", p.name);
+    for (p, todos) in &people {
+        assert_eq!(todos.len(), 1, "{}: one open todo each", p.name);
     }
 
     // A projection decodes just what it asked for.
@@ -194,11 +203,11 @@ async fn typed_queries_and_every_transaction_step() {
     // unlink, then delete with cascade: deleting Bob deletes his todos (onDelete: cascade).
     db.transact(todos::unlink(&t1).tags(&work)).await.unwrap();
     db.transact(profiles::delete(&bob)).await.unwrap();
-    let left: Vec<Todos> = db.query(todos::query().with(todos::tags)).await.unwrap();
-    let mut titles: Vec<&str> = left.iter().map(|t| t.title.as_str()).collect();
+    let left: Vec<(Todos, Vec<Tags>)> = db.query(todos::query().with(todos::tags)).await.unwrap();
+    let mut titles: Vec<&str> = left.iter().map(|(t, _)| t.title.as_str()).collect();
     titles.sort();
     assert_eq!(titles, ["Read", "Write"]);
-    assert!(left.iter().all(|t| t.tags.is_empty()));
+    assert!(left.iter().all(|(_, tags)| tags.is_empty()));
     db.transact(todos::delete(&t2)).await.unwrap();
     let left: Vec<Todos> = db.query(todos::query()).await.unwrap();
     assert_eq!(left.len(), 1);

@@ -16,7 +16,7 @@ mod write;
 
 pub use id::{Id, IntoTarget, Lookup, Target};
 pub use projection::{assert_projection_of, fits, kind, Fits, Projection};
-pub use query::{all, any, Cond, Direction, Nested, Order, Select};
+pub use query::{all, any, Cardinality, Cond, Direction, Many, Nested, One, Order, Select};
 pub use value::IntoAttr;
 pub use write::{delete_json, LinkWrite, Write};
 
@@ -75,6 +75,8 @@ pub trait LinkLabel: Send + Sync + 'static {
     type To: Namespace;
     /// The label on the wire.
     const LABEL: &'static str;
+    /// How many entities of `To` this side sees: [`One`] or [`Many`].
+    type Has: Cardinality;
     /// Whether this side sees at most one entity of `To`.
     const HAS_ONE: bool;
 }
@@ -139,7 +141,10 @@ impl<L> Default for Link<L> {
 
 impl<L: LinkLabel> Link<L> {
     /// A nested query through this link, to give it its own where, order and limit.
-    pub fn query(self) -> Nested<L> {
+    pub fn query(self) -> Nested<L>
+    where
+        L::To: serde::de::DeserializeOwned,
+    {
         Nested::new()
     }
 

@@ -7,6 +7,7 @@ use super::{
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// A `where` condition on namespace `R`.
 pub struct Cond<R> {
@@ -297,17 +298,8 @@ impl<R> Order<R> {
 struct Node {
     options: Map<String, Value>,
     children: Map<String, Value>,
-    /// Limits the server ignores below the top level, applied to the answer instead.
-    local_limits: Vec<LocalLimit>,
     /// The fields and children a projection asks for.
     projection: Option<Value>,
-}
-
-#[derive(Debug, Clone)]
-struct LocalLimit {
-    label: String,
-    limit: Option<usize>,
-    nested: Vec<LocalLimit>,
 }
 
 impl Node {
@@ -378,75 +370,150 @@ impl Node {
     }
 }
 
-fn apply_limits(entity: &mut Value, limits: &[LocalLimit]) {
-    let Value::Object(obj) = entity else { return };
-    for l in limits {
-        let Some(child) = obj.get_mut(&l.label) else {
-            continue;
+/// Turns one row of an answer (a JSON object) into a Rust value.
+type Decoder<O> = Arc<dyn Fn(Value) -> Result<O, serde_json::Error> + Send + Sync>;
+
+fn serde_decoder<O: DeserializeOwned + 'static>() -> Decoder<O> {
+    Arc::new(serde_json::from_value::<O>)
+}
+
+/// Wrap `inner` so that it first takes the child `label` out of the row and decodes it with
+/// `child`, keeping at most `limit` children.
+fn join_decoder<O, C, H>(
+    inner: Decoder<O>,
+    label: &'static str,
+    child: Decoder<C>,
+    limit: Option<usize>,
+) -> Decoder<(O, H::Of<C>)>
+where
+    O: 'static,
+    C: 'static,
+    H: Cardinality,
+{
+    Arc::new(move |row: Value| {
+        let mut row = row;
+        let linked = match &mut row {
+            Value::Object(m) => m.remove(label),
+            _ => None,
         };
-        match child {
-            Value::Array(items) => {
-                if let Some(n) = l.limit {
-                    items.truncate(n);
-                }
-                for item in items.iter_mut() {
-                    apply_limits(item, &l.nested);
-                }
+        let linked = H::decode(linked, limit, &*child)?;
+        Ok((inner(row)?, linked))
+    })
+}
+
+/// How many entities a link end sees, as a type: it decides what a joined link decodes into
+/// (`Option<C>` for [`One`], `Vec<C>` for [`Many`]).
+pub trait Cardinality: Send + Sync + 'static {
+    /// The decoded form of the linked entities, given the decoded form `C` of one of them.
+    type Of<C>;
+
+    /// Decode the link's value in a row (`None` when the key is absent).
+    fn decode<C>(
+        value: Option<Value>,
+        limit: Option<usize>,
+        item: &dyn Fn(Value) -> Result<C, serde_json::Error>,
+    ) -> Result<Self::Of<C>, serde_json::Error>;
+}
+
+/// A has-one link end: at most one linked entity.
+pub struct One;
+
+/// A has-many link end: any number of linked entities.
+pub struct Many;
+
+impl Cardinality for One {
+    type Of<C> = Option<C>;
+
+    fn decode<C>(
+        value: Option<Value>,
+        _limit: Option<usize>,
+        item: &dyn Fn(Value) -> Result<C, serde_json::Error>,
+    ) -> Result<Option<C>, serde_json::Error> {
+        match value {
+            Some(v @ Value::Object(_)) => item(v).map(Some),
+            Some(Value::Array(mut items)) if !items.is_empty() => {
+                item(items.swap_remove(0)).map(Some)
             }
-            Value::Object(_) => apply_limits(child, &l.nested),
-            _ => {}
+            // null, absent, or a bare id string (the server's link column): nothing linked.
+            _ => Ok(None),
         }
     }
 }
 
-/// A typed query for the entities of namespace `N`, decoding each row into `O` (by default the
-/// generated row struct `N`; [`Select::project`] picks a derived projection).
+impl Cardinality for Many {
+    type Of<C> = Vec<C>;
+
+    fn decode<C>(
+        value: Option<Value>,
+        limit: Option<usize>,
+        item: &dyn Fn(Value) -> Result<C, serde_json::Error>,
+    ) -> Result<Vec<C>, serde_json::Error> {
+        let mut items = match value {
+            Some(Value::Array(items)) => items,
+            Some(v @ Value::Object(_)) => vec![v],
+            _ => Vec::new(),
+        };
+        if let Some(n) = limit {
+            items.truncate(n);
+        }
+        items.into_iter().map(item).collect()
+    }
+}
+
+/// A typed query for the entities of namespace `N`, decoding each row into `O`.
 ///
-/// Generated code gives every namespace a `query()` function returning one. Sends `inference?: true`,
-/// so has-one links come back as a single object.
+/// `O` starts as the generated row struct `N` (or a derived projection, with [`Select::project`]);
+/// each [`Select::with`] pairs it with the linked entities, like a join:
+/// `todos::query().with(todos::owner).with(todos::tags)` decodes rows of
+/// `((Todos, Option<Profiles>), Vec<Tags>)`. Generated code gives every namespace a `query()`
+/// function returning one. Sends `inference?: true`, so has-one links come back as a single object.
 pub struct Select<N, O = N> {
     node: Node,
-    marker: PhantomData<fn() -> (N, O)>,
+    decode: Decoder<O>,
+    marker: PhantomData<fn() -> N>,
 }
 
 impl<N, O> Clone for Select<N, O> {
     fn clone(&self) -> Self {
         Select {
             node: self.node.clone(),
+            decode: Arc::clone(&self.decode),
             marker: PhantomData,
         }
     }
 }
 
-impl<N: Namespace, O> std::fmt::Debug for Select<N, O> {
+impl<N: Namespace, O: 'static> std::fmt::Debug for Select<N, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Select({})", self.instaql_json())
     }
 }
 
-impl<N: Namespace> Default for Select<N> {
+impl<N: Namespace + DeserializeOwned> Default for Select<N> {
     fn default() -> Self {
         Select::new()
     }
 }
 
-impl<N: Namespace> Select<N> {
-    /// Every entity of `N`.
+impl<N: Namespace + DeserializeOwned> Select<N> {
+    /// Every entity of `N`, decoded into the row struct.
     pub fn new() -> Self {
         Select {
             node: Node::default(),
+            decode: serde_decoder::<N>(),
             marker: PhantomData,
         }
     }
 }
 
-impl<N: Namespace, O> Select<N, O> {
+impl<N: Namespace, O: 'static> Select<N, O> {
     /// Decode rows into projection `P` instead, asking the server only for `P`'s fields and links.
     pub fn project<P: Projection<Namespace = N>>(self) -> Select<N, P> {
         let mut node = self.node;
         node.projection = Some(P::node());
         Select {
             node,
+            decode: serde_decoder::<P>(),
             marker: PhantomData,
         }
     }
@@ -505,18 +572,30 @@ impl<N: Namespace, O> Select<N, O> {
         self
     }
 
-    /// Also fetch the entities linked through `link`, decoded into the row's link field.
-    pub fn with<L: LinkLabel<From = N>>(mut self, link: impl Into<Nested<L>>) -> Self {
-        let nested: Nested<L> = link.into();
-        self.node.local_limits.push(LocalLimit {
-            label: L::LABEL.to_string(),
-            limit: nested.limit,
-            nested: nested.node.local_limits.clone(),
-        });
-        self.node
-            .children
+    /// Also fetch the entities linked through `link`: each row becomes `(row, linked)`, where
+    /// `linked` is an `Option` for a has-one link and a `Vec` for a has-many link.
+    pub fn with<L, C>(
+        self,
+        link: impl Into<Nested<L, C>>,
+    ) -> Select<N, (O, <L::Has as Cardinality>::Of<C>)>
+    where
+        L: LinkLabel<From = N>,
+        C: 'static,
+    {
+        let nested: Nested<L, C> = link.into();
+        let mut node = self.node;
+        node.children
             .insert(L::LABEL.to_string(), nested.node.to_json());
-        self
+        Select {
+            node,
+            decode: join_decoder::<O, C, L::Has>(
+                self.decode,
+                L::LABEL,
+                nested.decode,
+                nested.limit,
+            ),
+            marker: PhantomData,
+        }
     }
 
     /// The InstaQL object sent to the server, e.g. `{"todos": {"$": {"limit": 10}}}`.
@@ -526,18 +605,19 @@ impl<N: Namespace, O> Select<N, O> {
         Value::Object(m)
     }
 
-    /// Take this namespace's rows out of a query answer, applying nested limits.
-    pub fn rows_json(&self, mut answer: Value) -> Value {
-        let mut rows = match answer.get_mut(N::NAME) {
-            Some(v) => v.take(),
-            None => Value::Array(Vec::new()),
-        };
-        if let Value::Array(items) = &mut rows {
-            for item in items.iter_mut() {
-                apply_limits(item, &self.node.local_limits);
+    /// Decode an answer (`{"<ns>": [...]}`) into rows.
+    pub fn decode_answer(&self, mut answer: Value) -> Result<Vec<O>, serde_json::Error> {
+        let rows = match answer.get_mut(N::NAME) {
+            Some(Value::Array(rows)) => std::mem::take(rows),
+            Some(Value::Null) | None => Vec::new(),
+            Some(other) => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a list of `{}` rows, got {other}",
+                    N::NAME
+                )))
             }
-        }
-        rows
+        };
+        rows.into_iter().map(|row| (self.decode)(row)).collect()
     }
 }
 
@@ -553,51 +633,78 @@ impl<N: Namespace, O: DeserializeOwned + Send + 'static> crate::Query for Select
     }
 
     fn decode(&self, answer: Value) -> Result<Vec<O>, serde_json::Error> {
-        serde_json::from_value(self.rows_json(answer))
+        self.decode_answer(answer)
     }
 }
 
-/// A nested query through link `L`, with its own where, order and limit.
-pub struct Nested<L: LinkLabel> {
+/// A nested query through link `L`, with its own where, order, limit and joins, decoding each linked
+/// entity into `C` (by default the target's row struct).
+pub struct Nested<L: LinkLabel, C = <L as LinkLabel>::To> {
     node: Node,
     limit: Option<usize>,
+    decode: Decoder<C>,
     marker: PhantomData<fn() -> L>,
 }
 
-impl<L: LinkLabel> Clone for Nested<L> {
+impl<L: LinkLabel, C> Clone for Nested<L, C> {
     fn clone(&self) -> Self {
         Nested {
             node: self.node.clone(),
             limit: self.limit,
+            decode: Arc::clone(&self.decode),
             marker: PhantomData,
         }
     }
 }
 
-impl<L: LinkLabel> std::fmt::Debug for Nested<L> {
+impl<L: LinkLabel, C> std::fmt::Debug for Nested<L, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Nested({}: {})", L::LABEL, self.node.to_json())
     }
 }
 
-impl<L: LinkLabel> Default for Nested<L> {
+impl<L: LinkLabel> Default for Nested<L>
+where
+    L::To: DeserializeOwned,
+{
     fn default() -> Self {
         Nested::new()
     }
 }
 
-impl<L: LinkLabel> From<Link<L>> for Nested<L> {
+impl<L: LinkLabel> From<Link<L>> for Nested<L>
+where
+    L::To: DeserializeOwned,
+{
     fn from(_: Link<L>) -> Self {
         Nested::new()
     }
 }
 
-impl<L: LinkLabel> Nested<L> {
-    /// Every linked entity.
+impl<L: LinkLabel> Nested<L>
+where
+    L::To: DeserializeOwned,
+{
+    /// Every linked entity, decoded into the target's row struct.
     pub fn new() -> Self {
         Nested {
             node: Node::default(),
             limit: None,
+            decode: serde_decoder::<L::To>(),
+            marker: PhantomData,
+        }
+    }
+}
+
+impl<L: LinkLabel, C: 'static> Nested<L, C> {
+    /// Decode the linked entities into projection `P`, asking only for its fields and links.
+    pub fn project<P: Projection<Namespace = L::To>>(self) -> Nested<L, P> {
+        let mut node = self.node;
+        node.projection = Some(P::node());
+        Nested {
+            node,
+            limit: self.limit,
+            decode: serde_decoder::<P>(),
             marker: PhantomData,
         }
     }
@@ -626,18 +733,31 @@ impl<L: LinkLabel> Nested<L> {
         self
     }
 
-    /// Also fetch the entities linked to the linked ones.
-    pub fn with<M: LinkLabel<From = L::To>>(mut self, link: impl Into<Nested<M>>) -> Self {
-        let nested: Nested<M> = link.into();
-        self.node.local_limits.push(LocalLimit {
-            label: M::LABEL.to_string(),
-            limit: nested.limit,
-            nested: nested.node.local_limits.clone(),
-        });
-        self.node
-            .children
+    /// Also fetch the entities linked to the linked ones: each linked entity becomes `(entity,
+    /// linked)`.
+    pub fn with<M, D>(
+        self,
+        link: impl Into<Nested<M, D>>,
+    ) -> Nested<L, (C, <M::Has as Cardinality>::Of<D>)>
+    where
+        M: LinkLabel<From = L::To>,
+        D: 'static,
+    {
+        let nested: Nested<M, D> = link.into();
+        let mut node = self.node;
+        node.children
             .insert(M::LABEL.to_string(), nested.node.to_json());
-        self
+        Nested {
+            node,
+            limit: self.limit,
+            decode: join_decoder::<C, D, M::Has>(
+                self.decode,
+                M::LABEL,
+                nested.decode,
+                nested.limit,
+            ),
+            marker: PhantomData,
+        }
     }
 }
 
@@ -646,7 +766,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    struct Todos;
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Todos {
+        id: String,
+        #[serde(default)]
+        title: Option<String>,
+    }
     impl Namespace for Todos {
         const NAME: &'static str = "todos";
     }
@@ -669,20 +794,29 @@ mod tests {
     impl LinkLabel for Tags {
         type From = Todos;
         type To = Todos;
+        type Has = Many;
         const LABEL: &'static str = "tags";
         const HAS_ONE: bool = false;
     }
-    const TITLE: Attr<Title, Todos> = Attr::new("title");
-    const DONE: Attr<Done, Todos> = Attr::new("done");
     struct Parent;
     impl LinkLabel for Parent {
         type From = Todos;
         type To = Todos;
+        type Has = One;
         const LABEL: &'static str = "parent";
         const HAS_ONE: bool = true;
     }
-    const PARENT: Link<Parent> = Link::new();
+    const TITLE: Attr<Title, Todos> = Attr::new("title");
+    const DONE: Attr<Done, Todos> = Attr::new("done");
     const TAGS: Link<Tags> = Link::new();
+    const PARENT: Link<Parent> = Link::new();
+
+    fn todo(id: &str, title: Option<&str>) -> Todos {
+        Todos {
+            id: id.into(),
+            title: title.map(Into::into),
+        }
+    }
 
     #[test]
     fn conditions_encode_as_instaql() {
@@ -709,6 +843,7 @@ mod tests {
         let c = TITLE.eq("a").or(TITLE.eq("b"));
         assert_eq!(c.to_json(), json!({"or": [{"title": "a"}, {"title": "b"}]}));
         assert_eq!(any::<Todos>([]).to_json(), json!({"id": {"$in": []}}));
+        assert_eq!(all::<Todos>([]).to_json(), json!({}));
         assert_eq!(
             PARENT.at(TITLE).eq("a").to_json(),
             json!({"parent.title": "a"})
@@ -726,38 +861,64 @@ mod tests {
             PARENT.is_null(false).to_json(),
             json!({"parent": {"$isNull": false}})
         );
-        assert_eq!(all::<Todos>([]).to_json(), json!({}));
     }
 
     #[test]
-    fn select_builds_nested_queries() {
+    fn select_builds_nested_queries_and_decodes_joins() {
         let q = Select::<Todos>::new()
             .filter(DONE.eq(false))
             .filter(TITLE.like("a%"))
             .order(TITLE.desc())
             .limit(10)
-            .with(TAGS.query().filter(TITLE.eq("x")).limit(2));
+            .with(PARENT)
+            .with(TAGS.query().filter(TITLE.eq("x")).limit(2).with(PARENT));
         assert_eq!(
             q.instaql_json(),
             json!({"todos": {
                 "$": {"where": {"and": [{"done": false}, {"title": {"$like": "a%"}}]},
                       "order": {"title": "desc"}, "limit": 10},
-                "tags": {"$": {"where": {"title": "x"}}}
+                "parent": {},
+                "tags": {"$": {"where": {"title": "x"}}, "parent": {}}
             }})
         );
-        let answer =
-            json!({"todos": [{"id": "1", "tags": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}]});
+        let answer = json!({"todos": [
+            {"id": "1", "parent": "p-id-as-the-server-sends-when-not-asked",
+             "tags": [{"id": "a", "parent": {"id": "1"}}, {"id": "b", "parent": null}, {"id": "c"}]},
+            {"id": "2", "title": "t", "parent": {"id": "1"}, "tags": []}
+        ]});
+        let rows = q.decode_answer(answer).unwrap();
+        assert_eq!(rows.len(), 2);
+        let ((first, parent), tags) = &rows[0];
+        assert_eq!(first, &todo("1", None));
+        assert_eq!(parent, &None);
         assert_eq!(
-            q.rows_json(answer),
-            json!([{"id": "1", "tags": [{"id": "a"}, {"id": "b"}]}])
+            tags,
+            &vec![
+                (todo("a", None), Some(todo("1", None))),
+                (todo("b", None), None)
+            ]
         );
+        let ((second, parent), tags) = &rows[1];
+        assert_eq!(second, &todo("2", Some("t")));
+        assert_eq!(parent, &Some(todo("1", None)));
+        assert!(tags.is_empty());
+
         assert_eq!(
             Select::<Todos>::new()
                 .order(Order::created(Direction::Desc))
                 .instaql_json(),
             json!({"todos": {"$": {"order": {"serverCreatedAt": "desc"}}}})
         );
-        assert_eq!(Select::<Todos>::new().rows_json(json!({})), json!([]));
+        assert_eq!(
+            Select::<Todos>::new().decode_answer(json!({})).unwrap(),
+            vec![]
+        );
+        assert!(Select::<Todos>::new()
+            .decode_answer(json!({"todos": 3}))
+            .is_err());
+        assert!(Select::<Todos>::new()
+            .decode_answer(json!({"todos": [{"title": 1}]}))
+            .is_err());
     }
 
     #[test]
