@@ -25,6 +25,11 @@ struct Owner {
     email: String,
 }
 
+/// A todo joined with its owner (`todos::query().with(todos::owner)`).
+type TodoWithOwner = (Todos, Option<Profiles>);
+/// A todo joined with its owner, then its tags.
+type TodoWithOwnerAndTags = (TodoWithOwner, Vec<Tags>);
+
 /// Everyone may read profiles; a todo is visible to its owner only.
 fn rules() -> serde_json::Value {
     json!({
@@ -95,7 +100,7 @@ async fn typed_queries_and_every_transaction_step() {
     .unwrap();
 
     // where through a link, order by an indexed attribute, limit, joined links.
-    let rows: Vec<((Todos, Option<Profiles>), Vec<Tags>)> = db
+    let rows: Vec<TodoWithOwnerAndTags> = db
         .query(
             todos::query()
                 .filter(todos::owner.at(profiles::email).eq("ann@x.io"))
@@ -119,7 +124,7 @@ async fn typed_queries_and_every_transaction_step() {
     assert!(tags.is_empty());
 
     // Two levels: each tag with its todos, each todo with its owner.
-    let tags_deep: Vec<(Tags, Vec<(Todos, Option<Profiles>)>)> = db
+    let tags_deep: Vec<(Tags, Vec<TodoWithOwner>)> = db
         .query(tags::query().with(tags::todos.query().with(todos::owner)))
         .await
         .unwrap();
