@@ -110,9 +110,8 @@ pub fn connect() -> Result<Connection> {
             .schema_file(SCHEMA_FILE)
             .perms_file(PERMS_FILE),
     )?;
-    let db = Instant::new(
-        Config::new(local.app_id(), local.admin_token()).api_uri(local.base_url()),
-    )?;
+    let db =
+        Instant::new(Config::new(local.app_id(), local.admin_token()).api_uri(local.base_url()))?;
     let notice = format!(
         "using the embedded instant-local server at {} (set INSTANT_APP_ID, \
          INSTANT_APP_ADMIN_TOKEN and INSTANT_API_URI to use a real server)",

@@ -10,17 +10,17 @@ fn imports_ten_thousand_todos_in_chunks_and_exports_a_profile() {
         std::process::id()
     ));
     let out_arg = out.to_str().expect("utf-8 temp path").to_owned();
-    let (stdout, _) = run_ok(
-        env!("CARGO_BIN_EXE_import-export"),
-        &["--out", &out_arg],
-    );
+    let (stdout, _) = run_ok(env!("CARGO_BIN_EXE_import-export"), &["--out", &out_arg]);
     assert_line(
         &stdout,
         "imported 10000 todos in 20 chunks of up to 500 (0 failed)",
     );
     // Every third todo was imported done: the server holds the other 6666 open ones.
     assert_line(&stdout, "the server holds 6666 open imported todos");
-    assert_line(&stdout, "wrote a profile with 2 posts, 3 comments and 2 tags");
+    assert_line(
+        &stdout,
+        "wrote a profile with 2 posts, 3 comments and 2 tags",
+    );
 
     let text = std::fs::read_to_string(&out).expect("the export file");
     std::fs::remove_file(&out).ok();

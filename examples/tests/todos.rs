@@ -46,5 +46,8 @@ fn todos_creates_queries_updates_and_deletes() {
             "  [ ] Buy milk (priority 1)",
         ]
     );
-    assert!(!stdout.contains("removed this run's todos"), "embedded: no cleanup");
+    assert!(
+        !stdout.contains("removed this run's todos"),
+        "embedded: no cleanup"
+    );
 }

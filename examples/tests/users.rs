@@ -41,5 +41,8 @@ fn impersonation_rules_and_user_management() {
         &stdout,
         "alice's refresh token no longer works (record-not-found)",
     );
-    assert_line(&stdout, "as bob, afterwards: 1 posts: Bob's post (0 comments)");
+    assert_line(
+        &stdout,
+        "as bob, afterwards: 1 posts: Bob's post (0 comments)",
+    );
 }

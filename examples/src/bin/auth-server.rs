@@ -120,8 +120,13 @@ impl From<Error> for ApiFailure {
     fn from(e: Error) -> Self {
         tracing::warn!(error = %e, "instant call failed");
         match e.status() {
-            Some(s) if (400..500).contains(&s) => ApiFailure(StatusCode::BAD_REQUEST, e.to_string()),
-            _ => ApiFailure(StatusCode::BAD_GATEWAY, "the database is unavailable".into()),
+            Some(s) if (400..500).contains(&s) => {
+                ApiFailure(StatusCode::BAD_REQUEST, e.to_string())
+            }
+            _ => ApiFailure(
+                StatusCode::BAD_GATEWAY,
+                "the database is unavailable".into(),
+            ),
         }
     }
 }
@@ -182,7 +187,12 @@ async fn verify_magic_code(
     State(app): State<Shared>,
     Json(req): Json<CodeCheck>,
 ) -> Result<Json<Value>, ApiFailure> {
-    match app.db.auth().check_magic_code(&req.email, &req.code, None).await {
+    match app
+        .db
+        .auth()
+        .check_magic_code(&req.email, &req.code, None)
+        .await
+    {
         Ok(signed_in) => {
             let token = signed_in.refresh_token()?.to_owned();
             Ok(Json(json!({
@@ -246,10 +256,7 @@ async fn my_orders(
 }
 
 /// `POST /api/sign-out`: revokes the bearer refresh token.
-async fn sign_out(
-    State(app): State<Shared>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiFailure> {
+async fn sign_out(State(app): State<Shared>, headers: HeaderMap) -> Result<StatusCode, ApiFailure> {
     let token = bearer(&headers)?;
     app.db
         .auth()
@@ -287,8 +294,12 @@ async fn seed(db: &Instant) -> Result {
         expires_at: None,
     };
     db.transact((
-        profiles::update(&ada).email("ada@example.com").handle("ada"),
-        profiles::update(&bob).email("bob@example.com").handle("bob"),
+        profiles::update(&ada)
+            .email("ada@example.com")
+            .handle("ada"),
+        profiles::update(&bob)
+            .email("bob@example.com")
+            .handle("bob"),
         orders::create(&o1, order("B-2001")),
         orders::create(&o2, order("B-2002")),
         items::create(&i1, item("notebook")),

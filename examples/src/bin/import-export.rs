@@ -52,7 +52,10 @@ struct ExportPost {
     body: String,
     published: bool,
     #[instant(rename = "createdAt")]
-    #[serde(rename = "createdAt", serialize_with = "instant_admin::typed::date::serialize")]
+    #[serde(
+        rename = "createdAt",
+        serialize_with = "instant_admin::typed::date::serialize"
+    )]
     created_at: instant_admin::typed::DateTime,
     comments: Vec<ExportComment>,
     tags: Vec<ExportTag>,
@@ -182,9 +185,7 @@ async fn import(db: &Instant, args: &Args, batch: &str) -> Result {
     }
 
     let open: Vec<Todos> = db
-        .query(
-            todos::query().filter(todos::batch.eq(batch).and(todos::done.eq(false))),
-        )
+        .query(todos::query().filter(todos::batch.eq(batch).and(todos::done.eq(false))))
         .await?;
     println!("the server holds {} open imported todos", open.len());
     Ok(())
@@ -201,27 +202,29 @@ async fn seed_blog(db: &Instant, batch: &str) -> Result<String> {
     db.transact((
         (
             profiles::update(&ada)
-            .email(email.as_str())
-            .handle(format!("ada-{batch}"))
-            .bio("Writes about databases"),
-        tags::update(&rust).label(format!("rust-{batch}")),
-        tags::update(&db_tag).label(format!("databases-{batch}")),
-        posts::update(&p1)
-            .title("Typed queries")
-            .body("Schemas become Rust types.")
-            .published(true)
-            .created_at(at),
-        posts::update(&p2)
-            .title("Chunked imports")
-            .body("Ten thousand rows, twenty transactions.")
-            .published(false)
-            .created_at(at + chrono::Duration::seconds(1)),
+                .email(email.as_str())
+                .handle(format!("ada-{batch}"))
+                .bio("Writes about databases"),
+            tags::update(&rust).label(format!("rust-{batch}")),
+            tags::update(&db_tag).label(format!("databases-{batch}")),
+            posts::update(&p1)
+                .title("Typed queries")
+                .body("Schemas become Rust types.")
+                .published(true)
+                .created_at(at),
+            posts::update(&p2)
+                .title("Chunked imports")
+                .body("Ten thousand rows, twenty transactions.")
+                .published(false)
+                .created_at(at + chrono::Duration::seconds(1)),
         ),
         posts::link(&p1).author(&ada).tags(&rust).tags(&db_tag),
         posts::link(&p2).author(&ada).tags(&db_tag),
         comments::update(&c1).body("Nice!").created_at(at),
         comments::update(&c2).body("Which server?").created_at(at),
-        comments::update(&c3).body("Waiting for part two").created_at(at),
+        comments::update(&c3)
+            .body("Waiting for part two")
+            .created_at(at),
         comments::link(&c1).post(&p1).author(&ada),
         comments::link(&c2).post(&p1).author(&ada),
         comments::link(&c3).post(&p2).author(&ada),
@@ -299,7 +302,9 @@ async fn remove_run(db: &Instant, batch: &str, email: &str, chunk_size: usize) -
         steps.push(profiles::delete(&p.id));
     }
     steps.push(tags::delete(tags::label.lookup(format!("rust-{batch}"))));
-    steps.push(tags::delete(tags::label.lookup(format!("databases-{batch}"))));
+    steps.push(tags::delete(
+        tags::label.lookup(format!("databases-{batch}")),
+    ));
     db.transact(steps).await?;
     println!("removed this run's data from the server");
     Ok(())

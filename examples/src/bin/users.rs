@@ -70,9 +70,15 @@ async fn run() -> Result {
 
     // Impersonation: the rules decide what each one sees.
     let as_alice = db.as_user(AsUser::Email(alice.clone()));
-    print_titles("as alice (by email)", &visible_posts(&as_alice, &tag).await?);
+    print_titles(
+        "as alice (by email)",
+        &visible_posts(&as_alice, &tag).await?,
+    );
     let as_bob = db.as_user(AsUser::Token(bob_token.clone()));
-    print_titles("as bob (by refresh token)", &visible_posts(&as_bob, &tag).await?);
+    print_titles(
+        "as bob (by refresh token)",
+        &visible_posts(&as_bob, &tag).await?,
+    );
     let as_guest = db.as_user(AsUser::Guest);
     print_titles("as a guest", &visible_posts(&as_guest, &tag).await?);
 
@@ -89,7 +95,9 @@ async fn run() -> Result {
         ))
         .await;
     match attempt {
-        Err(Error::PermissionDenied(_)) => println!("a guest may not create a post: permission denied"),
+        Err(Error::PermissionDenied(_)) => {
+            println!("a guest may not create a post: permission denied")
+        }
         Err(e) => return Err(e.into()),
         Ok(_) => return Err(fail("the rules let a guest create a post")),
     }
@@ -112,7 +120,10 @@ async fn run() -> Result {
 
     // Deleting a user: their app data first (posts, then their comments), then the user.
     let removed = delete_profile_data(db, &alice).await?;
-    println!("deleted alice's {} posts and {} comments", removed.0, removed.1);
+    println!(
+        "deleted alice's {} posts and {} comments",
+        removed.0, removed.1
+    );
     match db.auth().delete_user(UserRef::Email(alice.clone())).await? {
         Some(u) => println!("deleted user {}", u.email.as_deref().unwrap_or(&u.id)),
         None => return Err(fail("alice was not there to delete")),
@@ -120,7 +131,11 @@ async fn run() -> Result {
     let gone = db.auth().get_user(UserRef::Email(alice.clone())).await?;
     println!(
         "get_user by email after delete: {}",
-        if gone.is_none() { "none" } else { "still there" }
+        if gone.is_none() {
+            "none"
+        } else {
+            "still there"
+        }
     );
     match db.auth().verify_token(&alice_token).await {
         Ok(_) => return Err(fail("alice's refresh token still works")),
@@ -151,7 +166,9 @@ async fn seed(db: &Instant, tag: &str, alice: &str, bob: &str) -> Result {
     };
     db.transact((
         (
-            profiles::update(&a).email(alice).handle(format!("alice-{tag}")),
+            profiles::update(&a)
+                .email(alice)
+                .handle(format!("alice-{tag}")),
             profiles::update(&b).email(bob).handle(format!("bob-{tag}")),
             posts::create(&p1, post("Alice's first post", true, 0)),
             posts::create(&p2, post("Alice's draft", false, 1)),
@@ -161,7 +178,9 @@ async fn seed(db: &Instant, tag: &str, alice: &str, bob: &str) -> Result {
             posts::link(&p1).author(&a),
             posts::link(&p2).author(&a),
             posts::link(&p3).author(&b),
-            comments::update(&c1).body("Great post, Alice").created_at(at),
+            comments::update(&c1)
+                .body("Great post, Alice")
+                .created_at(at),
             comments::update(&c2).body("Thanks Bob").created_at(at),
             comments::link(&c1).post(&p1).author(&b),
             comments::link(&c2).post(&p3).author(&a),
@@ -187,7 +206,10 @@ fn print_titles(who: &str, rows: &[PostView]) {
     let titles: Vec<String> = rows
         .iter()
         .map(|p| {
-            let title = p.title.split_once("] ").map_or(p.title.as_str(), |(_, t)| t);
+            let title = p
+                .title
+                .split_once("] ")
+                .map_or(p.title.as_str(), |(_, t)| t);
             format!("{title} ({} comments)", p.comments.len())
         })
         .collect();
@@ -217,6 +239,5 @@ async fn delete_profile_data(db: &Instant, email: &str) -> Result<(usize, usize)
 
 /// The server's error `type`, or the error's text when it has none.
 fn error_type(e: &Error) -> String {
-    e.error_type()
-        .map_or_else(|| e.to_string(), str::to_owned)
+    e.error_type().map_or_else(|| e.to_string(), str::to_owned)
 }

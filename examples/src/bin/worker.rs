@@ -153,10 +153,7 @@ async fn process_orders(db: &Instant, args: &Args) -> Result<(usize, usize)> {
                 println!(
                     "  {}: processed for {}, total {total:.2}",
                     order.number,
-                    order
-                        .customer
-                        .as_ref()
-                        .map_or("?", |c| c.handle.as_str())
+                    order.customer.as_ref().map_or("?", |c| c.handle.as_str())
                 );
                 orders::merge(&order.id)
                     .status(OrdersStatus::Processed)
@@ -218,7 +215,10 @@ async fn remove_expired_items(db: &Instant) -> Result<usize> {
     for outcome in outcomes {
         match &outcome.result {
             Ok(_) => removed += outcome.steps.len(),
-            Err(e) => println!("  could not remove {} expired items: {e}", outcome.steps.len()),
+            Err(e) => println!(
+                "  could not remove {} expired items: {e}",
+                outcome.steps.len()
+            ),
         }
     }
     Ok(removed)
@@ -255,7 +255,9 @@ async fn seed(db: &Instant) -> Result {
             profiles::update(&carol)
                 .email("carol@example.com")
                 .handle("carol"),
-            profiles::update(&dave).email("dave@example.com").handle("dave"),
+            profiles::update(&dave)
+                .email("dave@example.com")
+                .handle("dave"),
             // Old enough, with a customer and items: processed.
             orders::create(o1, order("A-1001", OrdersStatus::Pending, 45)),
             // Old enough, no items: an error.

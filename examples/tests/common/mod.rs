@@ -17,7 +17,10 @@ pub fn embedded(path: &str) -> Command {
 /// Runs the binary to completion; returns its output, after checking it succeeded and that its
 /// first line announces the embedded server.
 pub fn run_ok(path: &str, args: &[&str]) -> (String, Output) {
-    let out = embedded(path).args(args).output().expect("the example runs");
+    let out = embedded(path)
+        .args(args)
+        .output()
+        .expect("the example runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
