@@ -144,8 +144,6 @@ async fn process_orders(db: &Instant, args: &Args) -> Result<(usize, usize)> {
         .await?;
     let (mut processed, mut failed) = (0, 0);
     for order in &pending {
-        // `merge` sets the attributes it names, as `update` does; see the crate README on why
-        // these writes use it.
         let verdict = check(order);
         let ok = verdict.is_ok();
         let write = match verdict {
@@ -155,13 +153,13 @@ async fn process_orders(db: &Instant, args: &Args) -> Result<(usize, usize)> {
                     order.number,
                     order.customer.as_ref().map_or("?", |c| c.handle.as_str())
                 );
-                orders::merge(&order.id)
+                orders::update(&order.id)
                     .status(OrdersStatus::Processed)
                     .total(total)
             }
             Err(reason) => {
                 println!("  {}: error: {reason}", order.number);
-                orders::merge(&order.id)
+                orders::update(&order.id)
                     .status(OrdersStatus::Error)
                     .error(reason)
             }
@@ -173,7 +171,7 @@ async fn process_orders(db: &Instant, args: &Args) -> Result<(usize, usize)> {
                 // Record the failure on the order so it is not retried forever.
                 println!("  {}: could not be saved: {e}", order.number);
                 db.transact(
-                    orders::merge(&order.id)
+                    orders::update(&order.id)
                         .status(OrdersStatus::Error)
                         .error(format!("processing failed: {e}")),
                 )
