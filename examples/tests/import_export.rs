@@ -13,7 +13,7 @@ fn imports_ten_thousand_todos_in_chunks_and_exports_a_profile() {
     let (stdout, _) = run_ok(env!("CARGO_BIN_EXE_import-export"), &["--out", &out_arg]);
     assert_line(
         &stdout,
-        "imported 10000 todos in 20 chunks of up to 500 (0 failed)",
+        "imported 10000 todos in 20 chunks of up to 500 (0 chunks failed, 0 rows rejected)",
     );
     // Every third todo was imported done: the server holds the other 6666 open ones.
     assert_line(&stdout, "the server holds 6666 open imported todos");
@@ -59,4 +59,50 @@ fn imports_ten_thousand_todos_in_chunks_and_exports_a_profile() {
     assert!(posts[0]["createdAt"]
         .as_str()
         .is_some_and(|d| d.ends_with('Z')));
+}
+
+#[test]
+fn a_rejected_chunk_is_imported_row_by_row_leaving_out_the_bad_rows() {
+    let (stdout, _) = run_ok(
+        env!("CARGO_BIN_EXE_import-export"),
+        &[
+            "--count",
+            "1200",
+            "--chunk-size",
+            "100",
+            "--invalid-rows",
+            "2",
+        ],
+    );
+    // Rows 400 and 800 lack the required `text`: their chunks fail as a whole ...
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("chunk ")).collect();
+    assert_eq!(failed.len(), 2, "{stdout}");
+    assert!(
+        failed[0].starts_with("chunk 4 (rows 400..500) failed: validation failed"),
+        "{stdout}"
+    );
+    assert!(
+        failed[1].starts_with("chunk 8 (rows 800..900) failed: validation failed"),
+        "{stdout}"
+    );
+    // ... and are then imported row by row: only the bad rows are left out.
+    let rejected: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("  rejected row "))
+        .collect();
+    assert_eq!(rejected.len(), 2, "{stdout}");
+    assert!(
+        rejected[0]
+            .starts_with("  rejected row 400: validation failed: Missing required attribute"),
+        "{stdout}"
+    );
+    assert!(rejected[1].starts_with("  rejected row 800: "), "{stdout}");
+    assert_line(
+        &stdout,
+        "imported 1198 todos in 12 chunks of up to 100 (2 chunks failed, 2 rows rejected)",
+    );
+    // 800 of the 1200 rows are open (every third is done); rows 400 and 800 were open ones.
+    assert_line(&stdout, "the server holds 798 open imported todos");
+    // Without --out the export goes to standard output.
+    assert!(stdout.contains("\"title\": \"Typed queries\""), "{stdout}");
 }
