@@ -295,17 +295,6 @@ impl LinkEnd<'_> {
     }
 }
 
-fn get_bool(v: &Value, path: &[&str]) -> bool {
-    let mut cur = v;
-    for p in path {
-        match cur.get(*p) {
-            Some(n) => cur = n,
-            None => return false,
-        }
-    }
-    cur.as_bool().unwrap_or(false)
-}
-
 /// The attributes of the system namespaces (`$users`, `$files`).
 pub fn system_attrs() -> Vec<AttrDef> {
     let mut out = Vec::new();
@@ -358,78 +347,11 @@ pub fn system_attrs() -> Vec<AttrDef> {
     out
 }
 
-/// Reads a schema in the JSON form of `i.schema(...)` (`{entities, links}`) into attributes.
-///
-/// This is the one function to swap for `instant_schema::from_json_value` once that reader lands.
+/// Reads a schema in any JSON form (`{entities, links}` as sent to `/dash/apps/ephemeral`, the API
+/// form, a backup config) into attributes, through `instant-schema`.
 pub fn attrs_from_schema_json(schema: &Value) -> Result<Vec<AttrDef>, String> {
-    let schema = schema.get("schema").unwrap_or(schema);
-    let obj = schema
-        .as_object()
-        .ok_or_else(|| "the schema must be a JSON object".to_string())?;
-    let mut out: Vec<AttrDef> = Vec::new();
-    let empty = serde_json::Map::new();
-    let entities = match obj.get("entities") {
-        Some(Value::Object(m)) => m,
-        None | Some(Value::Null) => &empty,
-        Some(_) => return Err("`entities` must be an object".into()),
-    };
-    for (etype, ent) in entities {
-        out.push(AttrDef::id_attr(etype));
-        let attrs = match ent.get("attrs") {
-            Some(Value::Object(m)) => m,
-            None | Some(Value::Null) => &empty,
-            Some(_) => return Err(format!("`{etype}.attrs` must be an object")),
-        };
-        for (label, def) in attrs {
-            if label == "id" {
-                continue;
-            }
-            let mut a = AttrDef::blob(etype, label);
-            let vt = def
-                .get("valueType")
-                .and_then(Value::as_str)
-                .unwrap_or("json");
-            a.checked = match vt {
-                "string" | "number" | "boolean" | "date" => Some(vt.to_string()),
-                _ => None,
-            };
-            a.unique = get_bool(def, &["config", "unique"]);
-            a.indexed = get_bool(def, &["config", "indexed"]);
-            a.required = get_bool(def, &["required"]);
-            out.push(a);
-        }
-    }
-    let links = match obj.get("links") {
-        Some(Value::Object(m)) => m,
-        None | Some(Value::Null) => &empty,
-        Some(_) => return Err("`links` must be an object".into()),
-    };
-    for (name, link) in links {
-        let side = |k: &str| -> Result<(String, String, bool, bool, bool), String> {
-            let s = link
-                .get(k)
-                .ok_or_else(|| format!("link `{name}` has no `{k}` side"))?;
-            let on = s.get("on").and_then(Value::as_str).unwrap_or_default();
-            let label = s.get("label").and_then(Value::as_str).unwrap_or_default();
-            if on.is_empty() || label.is_empty() {
-                return Err(format!("link `{name}.{k}` needs `on` and `label`"));
-            }
-            let one = s.get("has").and_then(Value::as_str) == Some("one");
-            let cascade = s.get("onDelete").and_then(Value::as_str) == Some("cascade");
-            let required = s.get("required").and_then(Value::as_bool).unwrap_or(false);
-            Ok((on.to_string(), label.to_string(), one, cascade, required))
-        };
-        let (fon, flabel, fone, fcascade, freq) = side("forward")?;
-        let (ron, rlabel, rone, rcascade, _) = side("reverse")?;
-        let mut a = AttrDef::link(&fon, &flabel, &ron, &rlabel);
-        a.card_one = fone;
-        a.unique = rone;
-        a.required = freq;
-        a.on_delete = fcascade;
-        a.on_delete_reverse = rcascade;
-        out.push(a);
-    }
-    Ok(out)
+    let schema = instant_schema::from_json_value(schema).map_err(|e| e.to_string())?;
+    Ok(attrs_from_model(&schema))
 }
 
 /// Converts a schema read by `instant-schema` (from `instant.schema.ts` or any JSON form) into
