@@ -87,6 +87,8 @@ async fn run(args: Args) -> Result {
             break;
         }
         tokio::select! {
+            // Polled first, so the Ctrl-C handler is installed before the first tick runs.
+            biased;
             signal = &mut shutdown => {
                 signal?;
                 println!("Ctrl-C: stopping");
