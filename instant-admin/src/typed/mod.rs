@@ -20,7 +20,7 @@ pub use query::{all, any, Cardinality, Cond, Direction, Many, Nested, One, Order
 pub use value::IntoAttr;
 pub use write::{delete_json, LinkWrite, Write};
 
-#[cfg(feature = "chrono")]
+#[cfg(any(feature = "chrono", feature = "time"))]
 pub use date::DateTime;
 
 /// A namespace of the schema. Implemented by the row struct generated for each entity, so the same

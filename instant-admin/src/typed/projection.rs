@@ -71,7 +71,7 @@ macro_rules! fits_number {
     ($($t:ty),*) => {$( impl Fits<kind::Number> for $t {} )*};
 }
 fits_number!(f64, f32, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
-#[cfg(feature = "chrono")]
+#[cfg(any(feature = "chrono", feature = "time"))]
 impl Fits<kind::Date> for super::DateTime {}
 impl<T: DeserializeOwned> Fits<kind::Json> for T {}
 impl<K, T: Fits<K>> Fits<kind::Optional<K>> for Option<T> {}
