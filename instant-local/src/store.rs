@@ -398,9 +398,13 @@ impl<'c> Reader<'c> {
     /// Loads many entities of one namespace with one statement.
     pub fn prefetch(&mut self, et: i64, es: &[String]) -> Result<(), ApiError> {
         let cached = self.cache.get(&et);
+        // A transaction names an entity once per attribute it writes: ask for each id once, or the
+        // second copy would overwrite the loaded entity with "not found".
+        let mut asked = std::collections::HashSet::new();
         let missing: Vec<&String> = es
             .iter()
             .filter(|e| !cached.is_some_and(|m| m.contains_key(e.as_str())))
+            .filter(|e| asked.insert(e.as_str()))
             .collect();
         if missing.len() < 4 {
             for e in missing {

@@ -1278,3 +1278,53 @@ async fn cursors_from_page_info_page_through_results() {
         "an empty page after an offset has a previous page"
     );
 }
+
+#[tokio::test]
+async fn updates_of_several_existing_entities_keep_their_required_attributes() {
+    let schema = json!({"entities": {"todos": {"attrs": {
+        "text": {"valueType": "string", "config": {"unique": false, "indexed": false}, "required": true},
+        "done": {"valueType": "boolean", "config": {"unique": false, "indexed": true}, "required": false}
+    }}}, "links": {}});
+    let server = server_with(schema, None);
+    let api = Api::new(server.base_url());
+    let app = (server.app_id(), server.admin_token());
+    let (e1, e2) = (
+        "00000000-0000-4000-8000-0000000000e1",
+        "00000000-0000-4000-8000-0000000000e2",
+    );
+    let (s, b) = api
+        .post(
+            "/admin/transact",
+            app,
+            &As::Admin,
+            &json!({"steps": [["update", "todos", e1, {"text": "a"}], ["update", "todos", e2, {"text": "b"}]]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // Two updates of existing entities in one transaction, not touching the required attribute.
+    let (s, b) = api
+        .post(
+            "/admin/transact",
+            app,
+            &As::Admin,
+            &json!({"steps": [["update", "todos", e1, {"done": true}], ["update", "todos", e2, {"done": true}]]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = api
+        .post(
+            "/admin/query",
+            app,
+            &As::Admin,
+            &json!({"query": {"todos": {}}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["todos"],
+        json!([
+            {"id": e1, "text": "a", "done": true},
+            {"id": e2, "text": "b", "done": true}
+        ])
+    );
+}

@@ -64,15 +64,19 @@ async fn run() -> Result {
     let Some(first) = top.first() else {
         return Err(instant_examples::fail("the query returned no todos"));
     };
-    // (One transaction per update: instant-local currently rejects a transaction that updates
-    // two existing entities; see the examples README.)
-    if let Some(second) = top.get(1) {
+    // Both changes go in one transaction (steps of different builders go in a tuple or a Vec).
+    let mut updates = vec![instant_admin::Step::from(
+        todos::update(&first.id).done(true),
+    )];
+    let due_soon = top.get(1).map(|second| {
         let due = instant_examples::now() + chrono::Duration::days(1);
-        db.transact(todos::update(&second.id).due_date(due).priority(10))
-            .await?;
-        println!("\"{}\" is due tomorrow, priority 10", second.text);
+        updates.push(todos::update(&second.id).due_date(due).priority(10).into());
+        second.text.clone()
+    });
+    db.transact(updates).await?;
+    if let Some(text) = due_soon {
+        println!("\"{text}\" is due tomorrow, priority 10");
     }
-    db.transact(todos::update(&first.id).done(true)).await?;
     println!("marked \"{}\" done", first.text);
 
     let done: Vec<Todos> = db
