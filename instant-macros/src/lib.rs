@@ -1,5 +1,6 @@
 //! Procedural macros of instant-rs: a thin shim over `instant-codegen`, where the logic and its tests
-//! live. Use them through `instant_admin`, which re-exports them.
+//! live. Use them through `instant_admin`, which re-exports them. Compiled examples of both macros are
+//! in `tests/ui/tests/typed_api.rs` and `tests/tests/e2e_typed.rs` of the repository.
 
 use proc_macro::TokenStream;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 /// The path is relative to the crate's `Cargo.toml` directory; `instant.schema.ts` and the JSON forms
 /// of a schema both work. Call it inside a module of its own:
 ///
-/// ```ignore
+/// ```text
 /// mod schema {
 ///     instant_admin::include_schema!("instant.schema.ts");
 /// }
@@ -25,7 +26,7 @@ pub fn include_schema(input: TokenStream) -> TokenStream {
 /// Derives a typed projection of an entity: a struct whose fields are some attributes and links of
 /// one namespace, checked against the schema at compile time.
 ///
-/// ```ignore
+/// ```text
 /// #[derive(instant_admin::Entity)]
 /// #[instant(entity = "todos")]            // schema = "instant.schema.ts", module = crate::schema
 /// struct TodoCard { title: String, owner: Option<OwnerName> }
