@@ -470,7 +470,51 @@ impl Cardinality for Many {
 pub struct Select<N, O = N> {
     node: Node,
     decode: Decoder<O>,
+    /// Decodes the HTTP body straight into rows, without building a `Value` first; only for rows
+    /// that serde decodes alone (no joins).
+    direct: Option<DirectDecoder<O>>,
     marker: PhantomData<fn() -> N>,
+}
+
+/// Decodes `{"<ns>": [rows]}` from the body's bytes.
+type DirectDecoder<O> = fn(&[u8], &str) -> Result<Vec<O>, serde_json::Error>;
+
+/// Reads the rows of namespace `ns` from an answer's bytes, skipping every other key unparsed.
+fn decode_rows_direct<O: DeserializeOwned>(
+    body: &[u8],
+    ns: &str,
+) -> Result<Vec<O>, serde_json::Error> {
+    struct Rows<'a, O> {
+        ns: &'a str,
+        marker: PhantomData<fn() -> O>,
+    }
+    impl<'de, O: DeserializeOwned> serde::de::Visitor<'de> for Rows<'_, O> {
+        type Value = Vec<O>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a query answer object with a `{}` list", self.ns)
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Vec<O>, M::Error> {
+            let mut rows = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == self.ns {
+                    rows = map.next_value::<Option<Vec<O>>>()?;
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(rows.unwrap_or_default())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let rows = serde::Deserializer::deserialize_map(
+        &mut de,
+        Rows {
+            ns,
+            marker: PhantomData,
+        },
+    )?;
+    de.end()?;
+    Ok(rows)
 }
 
 impl<N, O> Clone for Select<N, O> {
@@ -478,6 +522,7 @@ impl<N, O> Clone for Select<N, O> {
         Select {
             node: self.node.clone(),
             decode: Arc::clone(&self.decode),
+            direct: self.direct,
             marker: PhantomData,
         }
     }
@@ -501,6 +546,7 @@ impl<N: Namespace + DeserializeOwned> Select<N> {
         Select {
             node: Node::default(),
             decode: serde_decoder::<N>(),
+            direct: Some(decode_rows_direct::<N>),
             marker: PhantomData,
         }
     }
@@ -514,6 +560,7 @@ impl<N: Namespace, O: 'static> Select<N, O> {
         Select {
             node,
             decode: serde_decoder::<P>(),
+            direct: Some(decode_rows_direct::<P>),
             marker: PhantomData,
         }
     }
@@ -594,6 +641,7 @@ impl<N: Namespace, O: 'static> Select<N, O> {
                 nested.decode,
                 nested.limit,
             ),
+            direct: None,
             marker: PhantomData,
         }
     }
@@ -634,6 +682,13 @@ impl<N: Namespace, O: DeserializeOwned + Send + 'static> crate::Query for Select
 
     fn decode(&self, answer: Value) -> Result<Vec<O>, serde_json::Error> {
         self.decode_answer(answer)
+    }
+
+    fn decode_bytes(&self, body: &[u8]) -> Result<Vec<O>, serde_json::Error> {
+        match self.direct {
+            Some(direct) => direct(body, N::NAME),
+            None => self.decode_answer(serde_json::from_slice(body)?),
+        }
     }
 }
 
@@ -919,6 +974,28 @@ mod tests {
         assert!(Select::<Todos>::new()
             .decode_answer(json!({"todos": [{"title": 1}]}))
             .is_err());
+    }
+
+    #[test]
+    fn rows_decode_straight_from_bytes_like_through_a_value() {
+        use crate::Query;
+        let body = br#"{"other": [{"x": {"deep": [1, 2]}}], "todos": [{"id": "1", "title": "t", "extra": {"a": 1}}, {"id": "2"}]}"#;
+        let q = Select::<Todos>::new();
+        let direct = q.decode_bytes(body).unwrap();
+        let via_value = q
+            .decode_answer(serde_json::from_slice(body).unwrap())
+            .unwrap();
+        assert_eq!(direct, via_value);
+        assert_eq!(direct, vec![todo("1", Some("t")), todo("2", None)]);
+        assert_eq!(q.decode_bytes(b"{}").unwrap(), vec![]);
+        assert_eq!(q.decode_bytes(br#"{"todos": null}"#).unwrap(), vec![]);
+        assert!(q.decode_bytes(br#"{"todos": [{"title": 1}]}"#).is_err());
+        assert!(q.decode_bytes(br#"{"todos": []} trailing"#).is_err());
+        let joined = Select::<Todos>::new().with(PARENT);
+        let rows = joined
+            .decode_bytes(br#"{"todos": [{"id": "1", "parent": {"id": "0"}}]}"#)
+            .unwrap();
+        assert_eq!(rows, vec![(todo("1", None), Some(todo("0", None)))]);
     }
 
     #[test]
