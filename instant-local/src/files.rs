@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::perms::Vars;
-use crate::server::{file_by_path, notify, perm_ctx, put_blob, Fail, Req, Shared, Who};
+use crate::server::{file_by_path, notify, perm_ctx, put_blob, reply, Fail, Req, Shared, Who};
 use crate::store::{AppMeta, Db, Reader};
 use crate::tx::{transact, TxOptions};
 use axum::body::Bytes;
@@ -14,13 +14,6 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 const UPLOAD_URL_TTL_MS: i64 = 10 * 60 * 1000;
-
-fn reply(r: Result<Value, Fail>) -> Response {
-    match r {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(f) => f.into_response(),
-    }
-}
 
 fn storage_check(
     db: &Db,

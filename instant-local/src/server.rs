@@ -164,6 +164,14 @@ pub struct Req {
     pub body: Bytes,
 }
 
+/// The response to a handler's outcome: the JSON value, or the failure's error envelope.
+pub(crate) fn reply(r: Result<Value, Fail>) -> Response {
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(f) => f.into_response(),
+    }
+}
+
 fn decode_component(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -428,10 +436,7 @@ async fn query(
     body: Bytes,
 ) -> Response {
     let req = Req::new(headers, raw, body);
-    match query_inner(&s, &req, false) {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(f) => f.into_response(),
-    }
+    reply(query_inner(&s, &req, false))
 }
 
 async fn query_perms_check(
@@ -441,10 +446,7 @@ async fn query_perms_check(
     body: Bytes,
 ) -> Response {
     let req = Req::new(headers, raw, body);
-    match query_inner(&s, &req, true) {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(f) => f.into_response(),
-    }
+    reply(query_inner(&s, &req, true))
 }
 
 fn non_admin_err() -> ApiError {
@@ -536,10 +538,7 @@ async fn transact_route(
     body: Bytes,
 ) -> Response {
     let req = Req::new(headers, raw, body);
-    match transact_inner(&s, &req, false) {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(f) => f.into_response(),
-    }
+    reply(transact_inner(&s, &req, false))
 }
 
 async fn transact_perms_check(
@@ -549,10 +548,7 @@ async fn transact_perms_check(
     body: Bytes,
 ) -> Response {
     let req = Req::new(headers, raw, body);
-    match transact_inner(&s, &req, true) {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(f) => f.into_response(),
-    }
+    reply(transact_inner(&s, &req, true))
 }
 
 fn transact_inner(s: &Shared, req: &Req, debug: bool) -> Result<Value, Fail> {
@@ -725,10 +721,7 @@ async fn ephemeral(
             "expires_ms": created + 14 * 24 * 3600 * 1000,
         }))
     })();
-    match res {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(f) => f.into_response(),
-    }
+    reply(res)
 }
 
 /// Reads a `$files` row by path.

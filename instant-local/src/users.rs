@@ -1,14 +1,14 @@
 //! Users, refresh tokens, sign-out and magic codes (admin-protocol.md §5).
 
 use crate::error::ApiError;
-use crate::server::{clean_email, Fail, MagicCode, Req, Shared};
+use crate::server::{clean_email, reply, Fail, MagicCode, Req, Shared};
 use crate::store::{AppMeta, Db, Reader};
 use crate::tx::{transact, TxOptions};
 use crate::values::{format_ts, now_ms, parse_uuid};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -23,13 +23,6 @@ fn reply_after_write(s: &Shared, req: &Req, r: Result<Value, Fail>) -> Response 
         }
     }
     reply(r)
-}
-
-fn reply(r: Result<Value, Fail>) -> Response {
-    match r {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(f) => f.into_response(),
-    }
 }
 
 /// The `$users` entity `id`, as a map.
