@@ -69,13 +69,12 @@ const MODULE_FNS: &[&str] = &[
     "fields",
 ];
 
-/// The Rust name of an attribute or link handle in a namespace module.
-fn handle_name(wire: &str) -> String {
-    let s = snake(wire);
-    if MODULE_FNS.contains(&s.as_str()) || s == "NAME" {
-        format!("{s}_")
+/// The Rust name of an attribute or link handle in a namespace module, from its snake form.
+fn handle_name(snake: &str) -> String {
+    if MODULE_FNS.contains(&snake) || snake == "NAME" {
+        format!("{snake}_")
     } else {
-        s
+        snake.to_string()
     }
 }
 
@@ -140,7 +139,8 @@ pub fn expand_schema(schema: &Schema, tracked: &[String]) -> Result<TokenStream,
 }
 
 /// The Rust type of an attribute's values (without `Option`), as written inside the namespace's
-/// module (where `__t` and `__json` are imported).
+/// module (where `__t`, `__p` and `__json` are imported; `__p` holds `String` and `Option`, which
+/// a namespace's row struct could shadow).
 fn value_type(ns: &str, name: &str, attr: &Attr) -> TokenStream {
     if attr
         .type_param
@@ -149,37 +149,15 @@ fn value_type(ns: &str, name: &str, attr: &Attr) -> TokenStream {
         .is_some()
         && attr.value_type == ValueType::String
     {
-        let e = format_ident!("{}{}", pascal(ns), pascal(name));
+        let e = enum_name(ns, name);
         return quote! { #e };
     }
     match attr.value_type {
-        ValueType::String => quote! { ::std::string::String },
+        ValueType::String => quote! { __p::String },
         ValueType::Number => quote! { f64 },
         ValueType::Boolean => quote! { bool },
         ValueType::Date => quote! { __t::DateTime },
         ValueType::Json | ValueType::Any => quote! { __json::Value },
-    }
-}
-
-/// The same type as written inside the `fields` module, where only `super::` items are in scope
-/// and marker structs may shadow primitive names.
-fn value_type_in_fields(ns: &str, name: &str, attr: &Attr) -> TokenStream {
-    if attr
-        .type_param
-        .as_ref()
-        .and_then(|t| t.literals.as_ref())
-        .is_some()
-        && attr.value_type == ValueType::String
-    {
-        let e = format_ident!("{}{}", pascal(ns), pascal(name));
-        return quote! { super::#e };
-    }
-    match attr.value_type {
-        ValueType::String => quote! { ::std::string::String },
-        ValueType::Number => quote! { ::core::primitive::f64 },
-        ValueType::Boolean => quote! { ::core::primitive::bool },
-        ValueType::Date => quote! { super::__t::DateTime },
-        ValueType::Json | ValueType::Any => quote! { super::__json::Value },
     }
 }
 
@@ -220,6 +198,8 @@ fn is_optional_field(attr: &Attr) -> bool {
     !attr.required && !attr.client_required
 }
 
+/// One namespace as a compact `::instant_admin::__namespace!` invocation: the names, types and
+/// capabilities decided here, the repeated items written by that declarative macro.
 fn expand_namespace(
     schema: &Schema,
     ns: &str,
@@ -227,371 +207,137 @@ fn expand_namespace(
 ) -> Result<TokenStream, Vec<ExpandError>> {
     let row = ident(&pascal(ns));
     let module = ident(&snake(ns));
+    let mut types_scope = Scope::new(format!("types in module `{}`", snake(ns)));
     let mut fields_scope = Scope::new(format!("fields of `{ns}`"));
     let mut handles_scope = Scope::new(format!("handles in module `{}`", snake(ns)));
     let mut setters_scope = Scope::new(format!("setters of `{}::Write`", snake(ns)));
+    for builder in ["Write", "Links", "New"] {
+        types_scope.claim(builder, &format!("{builder} builder"));
+    }
+    types_scope.claim(&pascal(ns), ns);
     fields_scope.claim("id", "id");
     handles_scope.claim("id", "id");
 
-    let attrs: Vec<(&String, &Attr)> = entity
-        .attrs
-        .iter()
-        .filter(|(n, _)| n.as_str() != "id")
-        .collect();
-    let ends = schema.link_ends(ns);
-
-    let mut row_fields = Vec::new();
+    let mut attrs = Vec::new();
     let mut enums = Vec::new();
-    let mut enum_names = Vec::new();
-    let mut markers = Vec::new();
-    let mut handles = Vec::new();
-    let mut setters = Vec::new();
-    let mut new_fields = Vec::new();
-    let mut new_inserts = Vec::new();
-    let mut link_setters = Vec::new();
-
-    for (name, attr) in &attrs {
+    for (name, attr) in entity.attrs.iter().filter(|(n, _)| n.as_str() != "id") {
         let name = name.as_str();
-        let field = ident(&snake(name));
-        let handle = ident(&handle_name(name));
-        fields_scope.claim(&snake(name), name);
-        handles_scope.claim(&handle_name(name), name);
-        setters_scope.claim(&snake(name), name);
+        let rust = snake(name);
+        let handle_rust = handle_name(&rust);
+        let field = ident(&rust);
+        let handle = ident(&handle_rust);
+        fields_scope.claim(&rust, name);
+        handles_scope.claim(&handle_rust, name);
+        setters_scope.claim(&rust, name);
         let ty = value_type(ns, name, attr);
-        let ty_in_fields = value_type_in_fields(ns, name, attr);
         let described = describe(attr);
-        let doc = format!("`{name}` ({described}).");
         let optional = is_optional_field(attr);
-        let is_date = attr.value_type == ValueType::Date;
 
-        // Row field: serde attributes only where needed.
-        let mut serde_args = Vec::new();
-        if field != name {
-            serde_args.push(quote! { rename = #name });
-        }
-        if optional {
-            serde_args.push(quote! { default });
-        }
-        if is_date {
-            let with = if optional {
-                "__t::date::option"
+        // Extra serde attributes of the row field (the macro adds `rename`).
+        let date_with = match (attr.value_type == ValueType::Date, optional) {
+            (false, _) => None,
+            (true, false) => Some("__t::date"),
+            (true, true) => Some("__t::date::option"),
+        };
+        let meta = match (optional, date_with) {
+            (false, None) => quote! {},
+            (false, Some(with)) => quote! { #[serde(with = #with)] },
+            (true, None) => quote! { #[serde(default)] },
+            (true, Some(with)) => quote! { #[serde(default, with = #with)] },
+        };
+        let row_ty = if optional {
+            quote! { __p::Option<#ty> }
+        } else {
+            ty.clone()
+        };
+        let kind = format_ident!(
+            "{}",
+            if attr.required {
+                "req"
+            } else if optional {
+                "opt"
             } else {
-                "__t::date"
-            };
-            serde_args.push(quote! { with = #with });
-        }
-        let serde_attr = if serde_args.is_empty() {
-            quote! {}
-        } else {
-            quote! { #[serde(#(#serde_args),*)] }
-        };
-        let field_ty = if optional {
-            quote! { ::core::option::Option<#ty> }
-        } else {
-            quote! { #ty }
-        };
-        row_fields.push(quote! {
-            #[doc = #doc]
-            #serde_attr
-            pub #field: #field_ty,
-        });
-
-        // Enum for a string-literal union.
-        if let Some(lits) = attr.type_param.as_ref().and_then(|t| t.literals.as_ref()) {
-            if attr.value_type == ValueType::String {
-                enums.push(expand_enum(ns, name, lits));
-                enum_names.push(format_ident!("{}{}", pascal(ns), pascal(name)));
+                "creq"
             }
-        }
-
-        // Marker type and its capabilities.
-        let marker_doc = format!("`{ns}.{name}` ({described}).");
+        );
+        let clear = if attr.required {
+            None
+        } else {
+            let clear = format!("clear_{rust}");
+            setters_scope.claim(&clear, &format!("clear of {name}"));
+            Some(ident(&clear))
+        };
         let checked = attr.value_type.checked_data_type().is_some();
-        let comparable = attr.indexed && checked;
-        let likeable = attr.indexed && attr.value_type == ValueType::String;
         let mut caps = Vec::new();
-        if comparable {
-            caps.push(quote! { impl super::__t::Comparable for #field {} });
+        if attr.indexed && checked {
+            caps.push(format_ident!("Comparable"));
         }
-        if likeable {
-            caps.push(quote! { impl super::__t::Likeable for #field {} });
+        if attr.indexed && attr.value_type == ValueType::String {
+            caps.push(format_ident!("Likeable"));
         }
         if attr.unique {
-            caps.push(quote! { impl super::__t::Unique for #field {} });
+            caps.push(format_ident!("Unique"));
         }
-        markers.push(quote! {
-            #[doc = #marker_doc]
-            pub struct #field;
-            impl super::__t::Attribute for #field {
-                type Namespace = super::#row;
-                type Value = #ty_in_fields;
-                const NAME: &'static ::core::primitive::str = #name;
-            }
-            #(#caps)*
-        });
-        handles.push(quote! {
-            #[doc = #doc]
-            pub const #handle: __t::Attr<fields::#field, #row> = __t::Attr::new(#name);
+        attrs.push(quote! {
+            #meta
+            #field: #row_ty = #name as #handle, value #ty, #kind #clear, [#(#caps)*], #described;
         });
 
-        // Typed setters on Write.
-        setters.push(quote! {
-            #[doc = #doc]
-            pub fn #field(self, value: impl __t::IntoAttr<#ty>) -> Self {
-                Write(self.0.set(#name, __t::IntoAttr::into_attr(value)))
+        if let Some(lits) = attr.type_param.as_ref().and_then(|t| t.literals.as_ref()) {
+            if attr.value_type == ValueType::String {
+                let ty = enum_name(ns, name);
+                types_scope.claim(&ty.to_string(), &format!("{ns}.{name}"));
+                let variants = enum_variants(lits);
+                enums.push(quote! { #ty = #name { #(#variants = #lits),* } });
             }
-        });
-        if !attr.required {
-            let clear = format_ident!("clear_{}", snake(name));
-            setters_scope.claim(&clear.to_string(), &format!("clear of {name}"));
-            let clear_doc = format!("Set `{name}` to null.");
-            setters.push(quote! {
-                #[doc = #clear_doc]
-                pub fn #clear(self) -> Self {
-                    Write(self.0.set(#name, __json::Value::Null))
-                }
-            });
-        }
-
-        // `New` fields: required attributes are required fields.
-        if attr.required || attr.client_required {
-            new_fields.push(quote! { #[doc = #doc] pub #field: #ty, });
-            new_inserts.push(quote! {
-                attrs.insert(#name.into(), __t::IntoAttr::<#ty>::into_attr(self.#field));
-            });
-        } else {
-            new_fields.push(quote! { #[doc = #doc] pub #field: ::core::option::Option<#ty>, });
-            new_inserts.push(quote! {
-                if let ::core::option::Option::Some(value) = self.#field {
-                    attrs.insert(#name.into(), __t::IntoAttr::<#ty>::into_attr(value));
-                }
-            });
         }
     }
 
-    // Links.
-    for end in &ends {
+    let mut links = Vec::new();
+    for end in schema.link_ends(ns) {
         let label = end.label;
-        let field = ident(&snake(label));
-        let handle = ident(&handle_name(label));
-        fields_scope.claim(&snake(label), label);
-        handles_scope.claim(&handle_name(label), label);
-        let target_row = ident(&pascal(end.target));
-        let has_one = end.has == Has::One;
-        let desc = format!(
-            "link `{label}` to {} `{}`",
-            if has_one { "one" } else { "many" },
-            end.target
-        );
-        let cardinality = if has_one {
-            format_ident!("One")
+        let rust = snake(label);
+        let handle_rust = handle_name(&rust);
+        let field = ident(&rust);
+        let handle = ident(&handle_rust);
+        fields_scope.claim(&rust, label);
+        handles_scope.claim(&handle_rust, label);
+        let target = ident(&pascal(end.target));
+        let (card, how_many) = if end.has == Has::One {
+            (format_ident!("One"), "one")
         } else {
-            format_ident!("Many")
+            (format_ident!("Many"), "many")
         };
-        let marker_doc = format!("The {desc}.");
-        markers.push(quote! {
-            #[doc = #marker_doc]
-            pub struct #field;
-            impl super::__t::LinkLabel for #field {
-                type From = super::#row;
-                type To = super::super::#target_row;
-                type Has = super::__t::#cardinality;
-                const LABEL: &'static ::core::primitive::str = #label;
-                const HAS_ONE: ::core::primitive::bool = #has_one;
-            }
-        });
-        let handle_doc = format!(
-            "The {desc}: `query().with(..)` joins it (as {}), `.at(attr)` builds conditions through it.",
-            if has_one { "an `Option`" } else { "a `Vec`" }
-        );
-        handles.push(quote! {
-            #[doc = #handle_doc]
-            pub const #handle: __t::Link<fields::#field> = __t::Link::new();
-        });
-        let link_doc = format!("The {desc}: add or remove this target (call again for more).");
-        link_setters.push(quote! {
-            #[doc = #link_doc]
-            pub fn #field(self, target: impl __t::IntoTarget<super::#target_row>) -> Self {
-                Links(self.0.add(#label, __t::IntoTarget::into_target(target)))
-            }
-        });
+        let desc = format!("link `{label}` to {how_many} `{}`", end.target);
+        links.push(quote! { #field = #label as #handle: #card #target, #desc; });
     }
 
     let mut errors = Vec::new();
-    errors.append(&mut fields_scope.errors);
-    errors.append(&mut handles_scope.errors);
-    errors.append(&mut setters_scope.errors);
+    for scope in [types_scope, fields_scope, handles_scope, setters_scope] {
+        errors.extend(scope.errors);
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
-
-    let row_doc = format!("One `{ns}` entity: its id and attributes, as a query returns them (links are joined with `query().with(..)`).");
-    let mod_doc = format!("Typed handles, queries and transaction builders for namespace `{ns}`.");
-    let new_doc = format!("A new `{ns}` entity: required attributes are required fields.");
     Ok(quote! {
-        pub use self::#module::#row;
-        #(pub use self::#module::#enum_names;)*
-
-        #[doc = #mod_doc]
-        #[allow(non_upper_case_globals)]
-        pub mod #module {
-            use ::instant_admin::typed as __t;
-            use ::instant_admin::typed::__private::serde as __serde;
-            use ::instant_admin::typed::__private::serde_json as __json;
-
-            /// The namespace's name on the wire.
-            pub const NAME: &str = #ns;
-
-            #[doc = #row_doc]
-            #[derive(Debug, Clone, PartialEq, __serde::Serialize, __serde::Deserialize)]
-            #[serde(crate = "__serde")]
-            pub struct #row {
-                /// The entity's id.
-                pub id: __t::Id<#row>,
-                #(#row_fields)*
-            }
-
-            impl __t::Namespace for #row {
-                const NAME: &'static str = #ns;
-            }
-
-            impl __t::Projection for #row {
-                type Namespace = #row;
-                const NAMESPACE: &'static str = #ns;
-                fn node() -> __json::Value {
-                    __json::Value::Object(__json::Map::new())
-                }
-            }
-
-            #(#enums)*
-
-            /// Marker types of this namespace's attributes and links.
-            #[allow(non_camel_case_types)]
-            pub mod fields {
-                /// The entity's id.
-                pub struct id;
-                impl super::__t::Attribute for id {
-                    type Namespace = super::#row;
-                    type Value = super::__t::Id<super::#row>;
-                    const NAME: &'static ::core::primitive::str = "id";
-                }
-                impl super::__t::Unique for id {}
-                #(#markers)*
-            }
-
-            /// The entity's id, for conditions and lookups.
-            pub const id: __t::Attr<fields::id, #row> = __t::Attr::new("id");
-            #(#handles)*
-
-            /// A query for entities of this namespace.
-            pub fn query() -> __t::Select<#row> {
-                __t::Select::new()
-            }
-
-            /// `update`: set attributes, creating the entity if it does not exist.
-            pub fn update(target: impl __t::IntoTarget<#row>) -> Write {
-                Write(__t::Write::update(target))
-            }
-
-            /// `update` with `upsert: false`: fails if the entity does not exist.
-            pub fn update_existing(target: impl __t::IntoTarget<#row>) -> Write {
-                Write(__t::Write::update_existing(target))
-            }
-
-            /// `merge`: deep-merge into json attributes; others are set as by `update`.
-            pub fn merge(target: impl __t::IntoTarget<#row>) -> Write {
-                Write(__t::Write::merge(target))
-            }
-
-            /// `merge` with `upsert: false`.
-            pub fn merge_existing(target: impl __t::IntoTarget<#row>) -> Write {
-                Write(__t::Write::merge_existing(target))
-            }
-
-            /// `create`: a new entity with these attributes; fails if it exists.
-            pub fn create(target: impl __t::IntoTarget<#row>, new: New) -> Write {
-                Write(__t::Write::create(target, new.into_attrs()))
-            }
-
-            /// `delete`: the entity, its links, and entities linked with `onDelete: 'cascade'`.
-            pub fn delete(target: impl __t::IntoTarget<#row>) -> ::instant_admin::Step {
-                __t::step(__t::delete_json::<#row>(target))
-            }
-
-            /// `link`: add links from the entity, with a typed setter per link label.
-            pub fn link(target: impl __t::IntoTarget<#row>) -> Links {
-                Links(__t::LinkWrite::link(target))
-            }
-
-            /// `unlink`: remove links from the entity.
-            pub fn unlink(target: impl __t::IntoTarget<#row>) -> Links {
-                Links(__t::LinkWrite::unlink(target))
-            }
-
-            /// An `update`, `merge` or `create` step, with a typed setter per attribute.
-            #[derive(Debug, Clone)]
-            #[must_use = "a step does nothing until it is passed to `transact`"]
-            pub struct Write(__t::Write<#row>);
-
-            impl Write {
-                #(#setters)*
-            }
-
-            impl ::core::convert::From<Write> for ::instant_admin::Step {
-                fn from(w: Write) -> Self {
-                    __t::step(w.0.to_json())
-                }
-            }
-
-            impl ::instant_admin::IntoSteps for Write {
-                fn push_steps(self, out: &mut ::std::vec::Vec<::instant_admin::Step>) {
-                    out.push(::core::convert::From::from(self));
-                }
-            }
-
-            /// A `link` or `unlink` step, with a typed setter per link label.
-            #[derive(Debug, Clone)]
-            #[must_use = "a step does nothing until it is passed to `transact`"]
-            pub struct Links(__t::LinkWrite<#row>);
-
-            impl Links {
-                #(#link_setters)*
-            }
-
-            impl ::core::convert::From<Links> for ::instant_admin::Step {
-                fn from(l: Links) -> Self {
-                    __t::step(l.0.to_json())
-                }
-            }
-
-            impl ::instant_admin::IntoSteps for Links {
-                fn push_steps(self, out: &mut ::std::vec::Vec<::instant_admin::Step>) {
-                    out.push(::core::convert::From::from(self));
-                }
-            }
-
-            #[doc = #new_doc]
-            #[derive(Debug, Clone, PartialEq)]
-            pub struct New {
-                #(#new_fields)*
-            }
-
-            impl New {
-                fn into_attrs(self) -> __json::Map<::std::string::String, __json::Value> {
-                    #[allow(unused_mut)]
-                    let mut attrs = __json::Map::new();
-                    #(#new_inserts)*
-                    attrs
-                }
-            }
+        ::instant_admin::__namespace! {
+            #ns mod #module, struct #row;
+            attrs { #(#attrs)* }
+            links { #(#links)* }
+            enums { #(#enums)* }
         }
     })
 }
 
-fn expand_enum(ns: &str, name: &str, literals: &[String]) -> TokenStream {
-    let ty = format_ident!("{}{}", pascal(ns), pascal(name));
+/// The name of the enum generated for a string attribute whose type is a union of literals.
+fn enum_name(ns: &str, name: &str) -> Ident {
+    format_ident!("{}{}", pascal(ns), pascal(name))
+}
+
+/// Variant names for literals: PascalCase, or `V<index>` when that is taken or not a name.
+fn enum_variants(literals: &[String]) -> Vec<Ident> {
     let mut used = BTreeMap::new();
-    let variants: Vec<Ident> = literals
+    literals
         .iter()
         .enumerate()
         .map(|(i, lit)| {
@@ -602,48 +348,7 @@ fn expand_enum(ns: &str, name: &str, literals: &[String]) -> TokenStream {
             used.insert(v.clone(), ());
             ident(&v)
         })
-        .collect();
-    let doc = format!(
-        "The values of `{ns}.{name}`: {}.",
-        literals
-            .iter()
-            .map(|l| format!("`{l:?}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let variant_docs: Vec<String> = literals.iter().map(|l| format!("`{l:?}`")).collect();
-    quote! {
-        #[doc = #doc]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, __serde::Serialize, __serde::Deserialize)]
-        #[serde(crate = "__serde")]
-        pub enum #ty {
-            #(
-                #[doc = #variant_docs]
-                #[serde(rename = #literals)]
-                #variants,
-            )*
-        }
-
-        impl #ty {
-            /// Every value, in schema order.
-            pub const ALL: &'static [#ty] = &[#(#ty::#variants),*];
-
-            /// The value as stored.
-            pub fn as_str(&self) -> &'static str {
-                match self {
-                    #(#ty::#variants => #literals,)*
-                }
-            }
-        }
-
-        impl __t::Fits<__t::kind::String> for #ty {}
-
-        impl __t::IntoAttr<#ty> for #ty {
-            fn into_attr(self) -> __json::Value {
-                __json::Value::String(::std::string::String::from(self.as_str()))
-            }
-        }
-    }
+        .collect()
 }
 
 fn expand_rooms(rooms: &indexmap::IndexMap<String, Room>) -> Result<TokenStream, Vec<ExpandError>> {

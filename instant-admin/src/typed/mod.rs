@@ -9,6 +9,7 @@
 pub mod date;
 pub mod de;
 mod id;
+mod macros;
 mod projection;
 mod query;
 mod value;
@@ -78,7 +79,7 @@ pub trait LinkLabel: Send + Sync + 'static {
     /// How many entities of `To` this side sees: [`One`] or [`Many`].
     type Has: Cardinality;
     /// Whether this side sees at most one entity of `To`.
-    const HAS_ONE: bool;
+    const HAS_ONE: bool = <Self::Has as Cardinality>::ONE;
 }
 
 /// A handle on an attribute, for conditions, ordering and lookups.
@@ -208,6 +209,8 @@ impl<R: Namespace, L: LinkLabel> LinkPath<R, L> {
 pub mod __private {
     pub use serde;
     pub use serde_json;
+    pub use std::option::Option;
+    pub use std::string::String;
 }
 
 /// A step from its wire JSON (used by generated code, whose steps are well-formed by construction).

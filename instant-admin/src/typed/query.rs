@@ -407,6 +407,9 @@ pub trait Cardinality: Send + Sync + 'static {
     /// The decoded form of the linked entities, given the decoded form `C` of one of them.
     type Of<C>;
 
+    /// Whether this is [`One`].
+    const ONE: bool;
+
     /// Decode the link's value in a row (`None` when the key is absent).
     fn decode<C>(
         value: Option<Value>,
@@ -423,6 +426,7 @@ pub struct Many;
 
 impl Cardinality for One {
     type Of<C> = Option<C>;
+    const ONE: bool = true;
 
     fn decode<C>(
         value: Option<Value>,
@@ -442,6 +446,7 @@ impl Cardinality for One {
 
 impl Cardinality for Many {
     type Of<C> = Vec<C>;
+    const ONE: bool = false;
 
     fn decode<C>(
         value: Option<Value>,
