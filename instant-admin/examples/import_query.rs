@@ -1,22 +1,45 @@
 //! The client side of `scripts/compare-client-cpu.sh`: import N entities of 5 attributes in chunks of
-//! 500, query the 1% of them in one group by an indexed attribute, then all of them, and print the CPU
-//! time this process used for each phase. Reads INSTANT_APP_ID, INSTANT_APP_ADMIN_TOKEN and INSTANT_API_URI.
+//! 500, query the 1% of them in one group by an indexed attribute, then all of them twice: once into
+//! an untyped `serde_json::Value`, once into plain structs through [`TypedQuery`] (decoded straight
+//! from the HTTP body). Prints the CPU time this process used for each phase. Reads INSTANT_APP_ID,
+//! INSTANT_APP_ADMIN_TOKEN and INSTANT_API_URI.
 //!
 //! Usage: `cargo run --release -p instant-admin --example import_query -- <entities> <namespace>`
 
-use instant_admin::{Instant, Step};
+use std::collections::HashMap;
+
+use instant_admin::{Instant, Step, TypedQuery};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// User plus system CPU time of this process, in milliseconds (Linux: from /proc/self/stat).
+/// One row of the typed query-all phase: two of the five attributes (serde skips the others).
+#[derive(Deserialize)]
+struct Item {
+    id: String,
+    group: f64,
+}
+
+/// User plus system CPU time of this process (all threads), in milliseconds, from `getrusage`
+/// (microsecond resolution, like node's `process.cpuUsage()`).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 fn cpu_ms() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // Clock ticks are 100 Hz on Linux.
-    Some((utime + stime) * 10.0)
+    // struct rusage on 64-bit Linux: ru_utime and ru_stime (timeval: i64 seconds, i64
+    // microseconds), then 14 longs.
+    extern "C" {
+        fn getrusage(who: i32, usage: *mut [i64; 18]) -> i32;
+    }
+    let mut ru = [0i64; 18];
+    // SAFETY: RUSAGE_SELF (0) and a buffer of the size and alignment of struct rusage.
+    if unsafe { getrusage(0, &mut ru) } != 0 {
+        return None;
+    }
+    let us = (ru[0] + ru[2]) * 1_000_000 + ru[1] + ru[3];
+    Some(us as f64 / 1000.0)
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn cpu_ms() -> Option<f64> {
+    None
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -26,6 +49,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ns = args.next().unwrap_or_else(|| "rust_items".into());
     let db = Instant::from_env()?;
 
+    if let Ok(r) = std::env::var("QA_REPEAT") {
+        for _ in 0..r.parse::<usize>().unwrap() {
+            let c0 = cpu_ms().unwrap_or(0.0);
+            if std::env::var("QA_VALUE").is_ok() {
+                let v: Value = db.query(json!({ ns.as_str(): {} })).await?;
+                let c1 = cpu_ms().unwrap_or(0.0);
+                eprintln!("value {} {:.1}", v[ns.as_str()].as_array().map_or(0, Vec::len), c1 - c0);
+            } else {
+                let t: serde::de::IgnoredAny = db.query(TypedQuery::<serde::de::IgnoredAny>::new(json!({ ns.as_str(): {} }))).await?;
+                let c1 = cpu_ms().unwrap_or(0.0);
+                eprintln!("ignored {:?} {:.1}", t, c1 - c0);
+            }
+        }
+        return Ok(());
+    }
     let start = cpu_ms().unwrap_or(0.0);
     let mut chunk = Vec::with_capacity(500);
     for i in 0..n {
@@ -47,11 +85,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all: Value = db.query(json!({ ns.as_str(): {} })).await?;
     let queried_all = cpu_ms().unwrap_or(0.0);
     let count = |v: &Value| v[ns.as_str()].as_array().map_or(0, Vec::len);
+    let (some_rows, all_rows) = (count(&some), count(&all));
+    drop((some, all));
+
+    let before_typed = cpu_ms().unwrap_or(0.0);
+    let typed: HashMap<String, Vec<Item>> = db
+        .query(TypedQuery::<HashMap<String, Vec<Item>>>::new(
+            json!({ ns.as_str(): {} }),
+        ))
+        .await?;
+    let queried_typed = cpu_ms().unwrap_or(0.0);
+    let rows = typed.get(ns.as_str()).map_or(&[][..], Vec::as_slice);
+    // Use the decoded fields, so the comparison cannot be skipped: every row has an id and a group
+    // in 0..100.
+    let valid = rows
+        .iter()
+        .filter(|r| !r.id.is_empty() && (0.0..100.0).contains(&r.group))
+        .count();
     println!(
         "{}",
         json!({"client": "rust", "entities": n, "import_cpu_ms": imported - start,
-               "query_rows": count(&some), "query_cpu_ms": queried - imported,
-               "query_all_rows": count(&all), "query_all_cpu_ms": queried_all - queried})
+               "query_rows": some_rows, "query_cpu_ms": queried - imported,
+               "query_all_rows": all_rows, "query_all_cpu_ms": queried_all - queried,
+               "query_all_typed_rows": valid, "query_all_typed_cpu_ms": queried_typed - before_typed})
     );
     Ok(())
 }

@@ -2,8 +2,12 @@
 //!
 //! [`include_schema`] reads `instant.schema.ts` (or a JSON form) through `instant-schema` and expands
 //! to entity structs, typed attribute and link handles, query builders and transaction builders that
-//! plug into `instant_admin::typed`. Keeping this a plain library lets its output be snapshot-tested
-//! and benchmarked without a compiler in the loop. See [`naming`] for how schema names map to Rust.
+//! plug into `instant_admin::typed`. Everything that needs the schema is decided here (Rust names,
+//! types, capabilities, collisions); each namespace then becomes one compact
+//! `::instant_admin::__namespace!` invocation, and that `macro_rules!` writes the items that are the
+//! same for every attribute. This keeps the proc macro's output, and the time spent building it, about
+//! ten times smaller. Keeping this a plain library lets its output be snapshot-tested and benchmarked
+//! without a compiler in the loop. See [`naming`] for how schema names map to Rust.
 
 mod derive;
 mod expand;
