@@ -44,6 +44,8 @@ pub struct ChunkOutcome {
     pub transactions: usize,
     /// The answer of its last transaction, or the error that stopped it.
     pub result: Result<TransactResult, Error>,
+    /// The options it was sent with, which [`Instant::retry_chunk`] sends it with again.
+    transact: TransactOptions,
 }
 
 impl ChunkOutcome {
@@ -175,6 +177,7 @@ impl Instant {
                         committed_steps: sent.committed,
                         transactions: sent.transactions,
                         result,
+                        transact: opts.transact.clone(),
                     }
                 }
             })
@@ -186,11 +189,12 @@ impl Instant {
     }
 
     /// Sends again the steps of a chunk that are not committed yet (typically after a failure),
-    /// splitting on `parameter-limit-exceeded`; returns the updated outcome.
+    /// with the transaction options the chunk was first sent with, splitting on
+    /// `parameter-limit-exceeded`; returns the updated outcome.
     pub async fn retry_chunk(&self, chunk: ChunkOutcome) -> ChunkOutcome {
         let from = chunk.committed_steps.min(chunk.steps.len());
         let rest = chunk.steps.get(from..).unwrap_or_default();
-        let sent = send_splitting(self, rest, &TransactOptions::default(), true).await;
+        let sent = send_splitting(self, rest, &chunk.transact, true).await;
         ChunkOutcome {
             committed_steps: from + sent.committed,
             transactions: chunk.transactions + sent.transactions,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use instant_admin::{
-    AsUser, ChunkOptions, Config, Error, Instant, RetryPolicy, Step, TransactResult,
+    AsUser, ChunkOptions, Config, Error, Instant, RetryPolicy, Step, TransactOptions,
+    TransactResult,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -691,7 +692,10 @@ async fn retry_chunk_sends_only_what_is_not_committed() {
     let steps: Vec<Step> = (0..4)
         .map(|n| Step::create("items", instant_admin::id(), json!({ "n": n })))
         .collect();
-    let mut out = db.transact_chunked(steps, ChunkOptions::new(4)).await;
+    let strict = TransactOptions::new().throw_on_missing_attrs(true);
+    let mut out = db
+        .transact_chunked(steps, ChunkOptions::new(4).transact_options(strict))
+        .await;
     let chunk = out.remove(0);
     assert!(matches!(chunk.result, Err(Error::ValidationFailed(_))));
     assert_eq!(chunk.committed_steps, 2);
@@ -708,6 +712,8 @@ async fn retry_chunk_sends_only_what_is_not_committed() {
         .map(|s| s[3]["n"].clone())
         .collect();
     assert_eq!(ns, vec![json!(2), json!(3)]);
+    // Sent again with the options the chunk was first sent with.
+    assert_eq!(resent[0].json()["throw-on-missing-attrs?"], json!(true));
 }
 
 fn sse_event(v: Value) -> String {
