@@ -699,7 +699,7 @@ impl Evaluator<'_, '_> {
             }
             let sort = match &node.order {
                 OrderKey::Created => None,
-                OrderKey::Attr(a) => ent.doc.get(&a.key).cloned(),
+                OrderKey::Attr(a) => ent.doc.get(a.key).cloned(),
             };
             rows.push(Row { e, t, sort });
         }

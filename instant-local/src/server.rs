@@ -553,10 +553,10 @@ async fn transact_perms_check(
 
 fn transact_inner(s: &Shared, req: &Req, debug: bool) -> Result<Value, Fail> {
     let app_id = req.app_id()?;
-    let body = req.json()?;
-    let steps = match body.get("steps") {
+    let mut body = req.json()?;
+    let steps = match body.get_mut("steps") {
         None | Some(Value::Null) => return Err(ApiError::param_missing(&["body", "steps"]).into()),
-        Some(v @ Value::Array(_)) => v.clone(),
+        Some(v @ Value::Array(_)) => v.take(),
         Some(other) => {
             return Err(ApiError::param_malformed(&["body", "steps"], other.clone()).into())
         }

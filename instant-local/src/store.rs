@@ -239,11 +239,12 @@ impl Db {
         let t = now_ms().max(self.last_t + 1);
         self.last_t = t;
         self.last_tx += 1;
-        self.conn.execute(
-            "INSERT INTO meta (k, v) VALUES ('last_t', ?1), ('last_tx', ?2)
-             ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-            params![t, self.last_tx],
-        )?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (k, v) VALUES ('last_t', ?1), ('last_tx', ?2)
+                 ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+            )?
+            .execute(params![t, self.last_tx])?;
         Ok((t, self.last_tx))
     }
 
@@ -330,21 +331,142 @@ pub struct Ent {
     /// Creation time (ms) of the entity (its `id` triple).
     pub t: i64,
     /// Cardinality-one data attributes by attribute key.
-    pub doc: HashMap<i64, Value>,
+    pub doc: Doc,
+}
+
+/// The cardinality-one data attributes of one entity, by attribute key (kept sorted by key).
+///
+/// Stored as a JSON object whose keys are the attribute keys in decimal. A handful of entries per
+/// entity: a sorted vector is cheaper to build, search and copy than a hash map.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Doc(Vec<(i64, Value)>);
+
+impl Doc {
+    /// An empty document.
+    pub fn new() -> Doc {
+        Doc(Vec::new())
+    }
+
+    fn pos(&self, k: i64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&k, |(key, _)| *key)
+    }
+
+    /// The value of attribute `k`.
+    pub fn get(&self, k: i64) -> Option<&Value> {
+        self.pos(k).ok().and_then(|i| self.0.get(i)).map(|(_, v)| v)
+    }
+
+    /// Whether attribute `k` has an entry (possibly null).
+    pub fn contains_key(&self, k: i64) -> bool {
+        self.pos(k).is_ok()
+    }
+
+    /// Sets attribute `k`; returns the previous value.
+    pub fn insert(&mut self, k: i64, v: Value) -> Option<Value> {
+        match self.pos(k) {
+            Ok(i) => self
+                .0
+                .get_mut(i)
+                .map(|slot| std::mem::replace(&mut slot.1, v)),
+            Err(i) => {
+                self.0.insert(i, (k, v));
+                None
+            }
+        }
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &Value)> + '_ {
+        self.0.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Parses a stored document (an unreadable one reads as empty).
+    pub fn parse(text: &str) -> Doc {
+        serde_json::from_str::<Doc>(text).unwrap_or_default()
+    }
+
+    /// The stored text of this document.
+    pub fn encode(&self) -> String {
+        let mut out = Vec::with_capacity(16 + 24 * self.0.len());
+        out.push(b'{');
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(k.to_string().as_bytes());
+            out.extend_from_slice(b"\":");
+            if serde_json::to_writer(&mut out, v).is_err() {
+                return "{}".to_string();
+            }
+        }
+        out.push(b'}');
+        String::from_utf8(out).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Doc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Doc, D::Error> {
+        struct Key(i64);
+        impl<'de> serde::Deserialize<'de> for Key {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = Key;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("an attribute key")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key, E> {
+                        s.parse().map(Key).map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Doc;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a document")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Doc, A::Error> {
+                let mut doc = Doc(Vec::with_capacity(m.size_hint().unwrap_or(8)));
+                while let Some((Key(k), v)) = m.next_entry::<Key, Value>()? {
+                    doc.insert(k, v);
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Reads the document in column `i` of a row (parsed from the borrowed text, no copy).
+fn doc_col(r: &rusqlite::Row<'_>, i: usize) -> Result<Doc, rusqlite::Error> {
+    let text = r.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Doc::parse(text))
 }
 
 /// Parses a stored document.
-pub fn parse_doc(text: &str) -> HashMap<i64, Value> {
-    serde_json::from_str::<HashMap<i64, Value>>(text).unwrap_or_default()
+pub fn parse_doc(text: &str) -> Doc {
+    Doc::parse(text)
 }
 
 /// Serializes a document.
-pub fn encode_doc(doc: &HashMap<i64, Value>) -> String {
-    let m: serde_json::Map<String, Value> = doc
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    serde_json::to_string(&m).unwrap_or_else(|_| "{}".to_string())
+pub fn encode_doc(doc: &Doc) -> String {
+    doc.encode()
 }
 
 /// Read access to one app's data, with a per-request cache of entities.
@@ -379,15 +501,14 @@ impl<'c> Reader<'c> {
         let mut st = self
             .conn
             .prepare_cached("SELECT t, doc FROM ents WHERE app = ?1 AND et = ?2 AND e = ?3")?;
-        let row: Option<(i64, String)> = st
-            .query_row(params![self.app, et, e], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let ent = row.map(|(t, doc)| {
-            Rc::new(Ent {
-                t,
-                doc: parse_doc(&doc),
+        let ent = st
+            .query_row(params![self.app, et, e], |r| {
+                Ok(Rc::new(Ent {
+                    t: r.get(0)?,
+                    doc: doc_col(r, 1)?,
+                }))
             })
-        });
+            .optional()?;
         self.cache
             .entry(et)
             .or_default()
@@ -421,12 +542,11 @@ impl<'c> Reader<'c> {
             let mut rows = st.query(params![self.app, et, ids])?;
             while let Some(r) = rows.next()? {
                 let e: String = r.get(0)?;
-                let doc: String = r.get(2)?;
                 found.insert(
                     e,
                     Rc::new(Ent {
                         t: r.get(1)?,
-                        doc: parse_doc(&doc),
+                        doc: doc_col(r, 2)?,
                     }),
                 );
             }
@@ -449,14 +569,11 @@ impl<'c> Reader<'c> {
         while let Some(r) = rows.next()? {
             let e: String = r.get(0)?;
             let t: i64 = r.get(1)?;
-            let doc: String = r.get(2)?;
-            self.cache.entry(et).or_default().insert(
-                e.clone(),
-                Some(Rc::new(Ent {
-                    t,
-                    doc: parse_doc(&doc),
-                })),
-            );
+            let doc = doc_col(r, 2)?;
+            self.cache
+                .entry(et)
+                .or_default()
+                .insert(e.clone(), Some(Rc::new(Ent { t, doc })));
             out.push((e, t));
         }
         Ok(out)
@@ -533,7 +650,7 @@ impl<'c> Reader<'c> {
             if let Some(ent) = self.ent(et, &e)? {
                 if ent
                     .doc
-                    .get(&a.key)
+                    .get(a.key)
                     .is_some_and(|x| crate::values::json_eq(x, v))
                 {
                     out.push(e);
@@ -555,14 +672,11 @@ impl<'c> Reader<'c> {
         let slot = self.cache.entry(et).or_default();
         while let Some(r) = rows.next()? {
             let e: String = r.get(0)?;
-            let doc: String = r.get(2)?;
-            slot.insert(
-                e.clone(),
-                Some(Rc::new(Ent {
-                    t: r.get(1)?,
-                    doc: parse_doc(&doc),
-                })),
-            );
+            let ent = Ent {
+                t: r.get(1)?,
+                doc: doc_col(r, 2)?,
+            };
+            slot.insert(e.clone(), Some(Rc::new(ent)));
             out.push(e);
         }
         Ok(out)
@@ -593,9 +707,7 @@ impl<'c> Reader<'c> {
         let Some(et) = attrs.id_attr(&a.etype).map(|x| x.key) else {
             return Ok(None);
         };
-        Ok(self
-            .ent(et, e)?
-            .and_then(|ent| ent.doc.get(&a.key).cloned()))
+        Ok(self.ent(et, e)?.and_then(|ent| ent.doc.get(a.key).cloned()))
     }
 
     /// The entity as a map of its cardinality-one attributes (links as ids), or None.
@@ -613,8 +725,8 @@ impl<'c> Reader<'c> {
         };
         let mut m = serde_json::Map::new();
         m.insert("id".into(), Value::String(e.to_string()));
-        for (k, v) in &ent.doc {
-            if let Some(a) = attrs.by_key(*k) {
+        for (k, v) in ent.doc.iter() {
+            if let Some(a) = attrs.by_key(k) {
                 m.insert(a.label.clone(), v.clone());
             }
         }

@@ -4,7 +4,7 @@ use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
 use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::perms::{PermCtx, Vars};
-use crate::store::{delete_attr, encode_doc, insert_attr, Db, Reader};
+use crate::store::{delete_attr, insert_attr, Db, Doc, Reader};
 use crate::values::{self, encode, matches_type, parse_uuid};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
@@ -436,7 +436,9 @@ impl Exec<'_, '_> {
                 Action::RuleParams => continue,
                 _ => {}
             }
-            self.ensure_attr(AttrDef::id_attr(&s.etype), &mut missing, throw)?;
+            if self.attrs.id_attr(&s.etype).is_none() {
+                self.ensure_attr(AttrDef::id_attr(&s.etype), &mut missing, throw)?;
+            }
             if let Eid::Lookup(attr, _) = &s.eid {
                 if self.attrs.fwd(&s.etype, attr).is_none() {
                     match attr.split_once('.') {
@@ -919,7 +921,7 @@ impl Exec<'_, '_> {
                     dirty: false,
                 },
                 None => DocBuf {
-                    doc: HashMap::new(),
+                    doc: Doc::new(),
                     dirty: true,
                 },
             };
@@ -942,7 +944,7 @@ impl Exec<'_, '_> {
             for (et, m) in docs {
                 for (e, buf) in m {
                     if buf.dirty {
-                        st.execute(params![self.app, et, e, self.t, encode_doc(&buf.doc)])?;
+                        st.execute(params![self.app, et, e, self.t, buf.doc.encode()])?;
                     }
                 }
             }
@@ -987,7 +989,7 @@ impl Exec<'_, '_> {
             return Err(ApiError::internal("attribute of a namespace without id"));
         };
         let indexed = attr.indexed || attr.unique;
-        let enc = encode(&v);
+        let enc = if indexed { encode(&v) } else { String::new() };
         if attr.unique && !v.is_null() {
             self.unique_clash(attr, e, &enc, &v)?;
         }
@@ -1061,7 +1063,7 @@ impl Exec<'_, '_> {
         let Some(et) = self.et_of(&attr.etype) else {
             return Err(ApiError::internal("attribute of a namespace without id"));
         };
-        let current = self.doc_mut(et, e)?.doc.get(&attr.key).cloned();
+        let current = self.doc_mut(et, e)?.doc.get(attr.key).cloned();
         let merged = match current {
             Some(c) => values::deep_merge(Some(&c), v),
             None => v.clone(),
@@ -1149,7 +1151,7 @@ impl Exec<'_, '_> {
             let loc = self
                 .attrs
                 .fwd("$files", "location-id")
-                .and_then(|a| ent.doc.get(&a.key))
+                .and_then(|a| ent.doc.get(a.key))
                 .and_then(Value::as_str);
             if let Some(loc) = loc {
                 conn.execute(
@@ -1170,8 +1172,8 @@ impl Exec<'_, '_> {
             let mut st = conn.prepare_cached(
                 "DELETE FROM vals WHERE app = ?1 AND a = ?2 AND v = ?3 AND e = ?4",
             )?;
-            for (k, v) in &ent.doc {
-                if !v.is_null() && self.attrs.by_key(*k).is_some_and(|a| a.indexed || a.unique) {
+            for (k, v) in ent.doc.iter() {
+                if !v.is_null() && self.attrs.by_key(k).is_some_and(|a| a.indexed || a.unique) {
                     st.execute(params![self.app, k, encode(v), e])?;
                 }
             }
@@ -1270,8 +1272,8 @@ impl Exec<'_, '_> {
             };
             let buf = self.doc_mut(et, e)?;
             for k in keys {
-                if let std::collections::hash_map::Entry::Vacant(slot) = buf.doc.entry(k) {
-                    slot.insert(Value::Null);
+                if !buf.doc.contains_key(k) {
+                    buf.doc.insert(k, Value::Null);
                     buf.dirty = true;
                 }
             }
@@ -1326,7 +1328,7 @@ impl Exec<'_, '_> {
 
 /// A document being written in this transaction.
 struct DocBuf {
-    doc: HashMap<i64, Value>,
+    doc: Doc,
     dirty: bool,
 }
 
@@ -1360,19 +1362,27 @@ pub fn transact(
         .cloned()
         .ok_or_else(|| ApiError::not_found("app", json!({"id": app_id}), None))?;
     let counters = db.counters();
-    let (t, tx_id) = db.next_tx()?;
-    db.conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = run(&db.conn, &meta, steps_json, &steps, t, opts);
+    db.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    // The counters are written inside the transaction: a rolled-back one leaves them as they were.
+    let result = db
+        .next_tx()
+        .map_err(ApiError::from)
+        .and_then(|(t, tx_id)| Ok((run(&db.conn, &meta, steps_json, &steps, t, opts)?, tx_id)));
     match result {
-        Ok((outcome, attrs)) => {
+        Ok(((outcome, attrs), tx_id)) => {
             if outcome.committed {
-                db.conn.execute_batch("COMMIT")?;
+                let done = db.conn.prepare_cached("COMMIT")?.execute([]);
+                if let Err(e) = done {
+                    let _ = db.conn.execute_batch("ROLLBACK");
+                    db.restore_counters(counters.0, counters.1);
+                    return Err(e.into());
+                }
                 if let Some(m) = db.apps.get_mut(app_id) {
                     m.attrs = attrs;
                 }
                 Ok(TxOutcome { tx_id, ..outcome })
             } else {
-                db.conn.execute_batch("ROLLBACK")?;
+                db.conn.prepare_cached("ROLLBACK")?.execute([])?;
                 db.restore_counters(counters.0, counters.1);
                 Ok(TxOutcome { tx_id, ..outcome })
             }
