@@ -3,10 +3,14 @@
 use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
 use crate::perms::PermCtx;
-use crate::store::Reader;
+use crate::store::{Ent, Reader};
 use crate::values::{self, compare, date_ms, is_uuid, json_eq, like, sort_cmp};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::rc::Rc;
 
 const OPTION_KEYS: &[&str] = &[
     "where",
@@ -601,23 +605,221 @@ struct Row {
     sort: Option<Value>,
 }
 
-impl Evaluator<'_, '_> {
+/// One object of a query answer.
+///
+/// Without permission rules (and outside `$files`) an object is not built as a JSON map: it keeps
+/// the loaded entity and the labels of its attributes, and is written straight from the stored
+/// document when serialized. Both forms serialize (and convert to [`Value`]) identically: an
+/// object with its keys in order.
+pub enum Out<'r> {
+    /// A built JSON object.
+    Map(Map<String, Value>),
+    /// An entity read from storage.
+    Ent(EntOut<'r>),
+}
+
+/// An entity of a query answer, read from its stored document.
+pub struct EntOut<'r> {
+    id: Value,
+    ent: Rc<Ent>,
+    /// The object's keys (sorted, unique) and where each value comes from.
+    fields: Vec<(Cow<'r, str>, Field<'r>)>,
+}
+
+enum Field<'r> {
+    /// The entity id.
+    Id,
+    /// The document's value of this attribute key.
+    Doc(i64),
+    /// A value held here (a has-one link's target id).
+    Val(Value),
+    /// Nested objects (a link in the query).
+    Many(Vec<Out<'r>>),
+    /// The first nested object, or null (`inference?` on a has-one link).
+    One(Option<Box<Out<'r>>>),
+}
+
+impl<'r> EntOut<'r> {
+    fn new(e: &str, ent: Rc<Ent>) -> EntOut<'r> {
+        EntOut {
+            id: Value::String(e.to_string()),
+            fields: Vec::with_capacity(ent.doc.len() + 1),
+            ent,
+        }
+    }
+
+    /// Sets a key (replacing an earlier value, like a map insert).
+    fn put(&mut self, k: Cow<'r, str>, f: Field<'r>) {
+        match self.fields.iter_mut().find(|(x, _)| *x == k) {
+            Some(slot) => slot.1 = f,
+            None => self.fields.push((k, f)),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.fields.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
+    fn value<'a>(&'a self, f: &'a Field<'_>) -> Option<&'a Value> {
+        match f {
+            Field::Id => Some(&self.id),
+            Field::Doc(k) => self.ent.doc.get(*k),
+            Field::Val(v) => Some(v),
+            Field::Many(_) | Field::One(_) => None,
+        }
+    }
+}
+
+impl Out<'_> {
+    /// The object's `id`.
+    fn id(&self) -> &str {
+        match self {
+            Out::Map(m) => m.get("id").and_then(Value::as_str).unwrap_or_default(),
+            Out::Ent(x) => x.id.as_str().unwrap_or_default(),
+        }
+    }
+
+    /// The value of a key, for sorting. Nested objects read as absent: every object of a list
+    /// has the same nested keys, and lists compare equal to each other as absent values do.
+    fn get(&self, k: &str) -> Option<&Value> {
+        match self {
+            Out::Map(m) => m.get(k),
+            Out::Ent(x) => x
+                .fields
+                .iter()
+                .find(|(key, _)| key == k)
+                .and_then(|(_, f)| x.value(f)),
+        }
+    }
+
+    /// The object as a JSON value.
+    pub fn into_value(self) -> Value {
+        match self {
+            Out::Map(m) => Value::Object(m),
+            Out::Ent(x) => {
+                let mut m = Map::new();
+                for (k, f) in &x.fields {
+                    let v = match f {
+                        Field::Many(_) | Field::One(_) => continue,
+                        f => x.value(f).cloned().unwrap_or(Value::Null),
+                    };
+                    m.insert(k.to_string(), v);
+                }
+                for (k, f) in x.fields {
+                    let v = match f {
+                        Field::Many(items) => {
+                            Value::Array(items.into_iter().map(Out::into_value).collect())
+                        }
+                        Field::One(o) => o.map(|o| o.into_value()).unwrap_or(Value::Null),
+                        _ => continue,
+                    };
+                    m.insert(k.into_owned(), v);
+                }
+                Value::Object(m)
+            }
+        }
+    }
+}
+
+impl Serialize for Out<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Out::Map(m) => m.serialize(s),
+            Out::Ent(x) => {
+                let mut map = s.serialize_map(Some(x.fields.len()))?;
+                for (k, f) in &x.fields {
+                    match f {
+                        Field::Many(items) => map.serialize_entry(k.as_ref(), items)?,
+                        Field::One(o) => map.serialize_entry(k.as_ref(), o)?,
+                        f => map.serialize_entry(k.as_ref(), &x.value(f))?,
+                    }
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// A query answer before it is written out: `{ns: [...]}` and the page info.
+pub struct QueryOut<'r> {
+    /// Namespaces of the query (sorted) and their objects.
+    pub tree: Vec<(String, Vec<Out<'r>>)>,
+    /// `{ns: {start-cursor, end-cursor, has-next-page?, has-previous-page?}}`.
+    pub page_info: Map<String, Value>,
+}
+
+impl QueryOut<'_> {
+    /// The answer as a JSON value and the page info.
+    pub fn into_result(self) -> QueryResult {
+        let tree = self
+            .tree
+            .into_iter()
+            .map(|(k, items)| {
+                let items = items.into_iter().map(Out::into_value).collect();
+                (k, Value::Array(items))
+            })
+            .collect();
+        QueryResult {
+            tree: Value::Object(tree),
+            page_info: self.page_info,
+        }
+    }
+
+    /// The answer tree as JSON text.
+    pub fn to_json(&self) -> Vec<u8> {
+        struct Tree<'a, 'r>(&'a [(String, Vec<Out<'r>>)]);
+        impl Serialize for Tree<'_, '_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(self.0.len()))?;
+                for (k, items) in self.0 {
+                    map.serialize_entry(k, &Items(items))?;
+                }
+                map.end()
+            }
+        }
+        struct Items<'a, 'r>(&'a [Out<'r>]);
+        impl Serialize for Items<'_, '_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for o in self.0 {
+                    seq.serialize_element(o)?;
+                }
+                seq.end()
+            }
+        }
+        let objects: usize = self.tree.iter().map(|(_, items)| items.len()).sum();
+        let mut out = Vec::with_capacity(64 + objects * 128);
+        if serde_json::to_writer(&mut out, &Tree(&self.tree)).is_err() {
+            out.clear();
+            out.extend_from_slice(b"{}");
+        }
+        out
+    }
+}
+
+impl<'r> Evaluator<'r, '_> {
     /// Runs a whole query.
     pub fn run(&mut self, query: &Value, env: &QueryEnv<'_>) -> Result<QueryResult, ApiError> {
+        Ok(self.run_out(query, env)?.into_result())
+    }
+
+    /// Runs a whole query; the answer is left unbuilt (see [`Out`]).
+    pub fn run_out(&mut self, query: &Value, env: &QueryEnv<'_>) -> Result<QueryOut<'r>, ApiError> {
         let nodes = parse(self.attrs, query)?;
-        let mut tree = Map::new();
+        let mut tree: Vec<(String, Vec<Out<'r>>)> = Vec::with_capacity(nodes.len());
         let mut page_info = Map::new();
         for (k, node) in nodes {
             let (items, info) = self.top(&node, env)?;
-            tree.insert(k.clone(), Value::Array(items));
             if let Some(i) = info {
-                page_info.insert(k, i);
+                page_info.insert(k.clone(), i);
+            }
+            match tree.iter_mut().find(|(x, _)| *x == k) {
+                Some(slot) => slot.1 = items,
+                None => tree.push((k, items)),
             }
         }
-        Ok(QueryResult {
-            tree: Value::Object(tree),
-            page_info,
-        })
+        tree.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(QueryOut { tree, page_info })
     }
 
     /// Entities that may match, and whether they match the whole where clause already (a single
@@ -761,7 +963,7 @@ impl Evaluator<'_, '_> {
         &mut self,
         node: &Node,
         env: &QueryEnv<'_>,
-    ) -> Result<(Vec<Value>, Option<Value>), ApiError> {
+    ) -> Result<(Vec<Out<'r>>, Option<Value>), ApiError> {
         let (ids, exact) = if node.unknown_where {
             (Vec::new(), true)
         } else {
@@ -816,7 +1018,7 @@ impl Evaluator<'_, '_> {
         } else {
             None
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(page.len());
         for r in page {
             if let Some(obj) = self.object(node, &r.e, env)? {
                 out.push((obj, r.t));
@@ -827,13 +1029,10 @@ impl Evaluator<'_, '_> {
     }
 
     /// The in-memory re-sort of a result list by the values in the returned objects.
-    fn resort(&self, node: &Node, items: &mut [(Value, i64)]) {
-        fn id_of(v: &Value) -> &str {
-            v.get("id").and_then(Value::as_str).unwrap_or_default()
-        }
+    fn resort(&self, node: &Node, items: &mut [(Out<'_>, i64)]) {
         match &node.order {
             OrderKey::Created => {
-                items.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| id_of(&a.0).cmp(id_of(&b.0))))
+                items.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.id().cmp(b.0.id())))
             }
             OrderKey::Attr(at) => items.sort_by(|a, b| {
                 sort_cmp(
@@ -841,7 +1040,7 @@ impl Evaluator<'_, '_> {
                     a.0.get(&at.label),
                     b.0.get(&at.label),
                 )
-                .then_with(|| id_of(&a.0).cmp(id_of(&b.0)))
+                .then_with(|| a.0.id().cmp(b.0.id()))
             }),
         }
         if node.desc {
@@ -849,12 +1048,33 @@ impl Evaluator<'_, '_> {
         }
     }
 
+    /// The objects of the entities `ids` linked through a nested query node, sorted.
+    fn nested(
+        &mut self,
+        child: &Node,
+        ids: Vec<String>,
+        env: &QueryEnv<'_>,
+    ) -> Result<Vec<Out<'r>>, ApiError> {
+        let rows = self.rows(child, ids, false)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(o) = self.object(child, &r.e, env)? {
+                items.push((o, r.t));
+            }
+        }
+        self.resort(child, &mut items);
+        Ok(items.into_iter().map(|(o, _)| o).collect())
+    }
+
     fn object(
         &mut self,
         node: &Node,
         e: &str,
         env: &QueryEnv<'_>,
-    ) -> Result<Option<Value>, ApiError> {
+    ) -> Result<Option<Out<'r>>, ApiError> {
+        if self.perms.is_none() && node.etype != "$files" {
+            return self.ent_object(node, e, env);
+        }
         let Some(full) = self.reader.entity(self.attrs, &node.etype, e)? else {
             return Ok(None);
         };
@@ -903,15 +1123,8 @@ impl Evaluator<'_, '_> {
                 obj.remove(label);
                 continue;
             }
-            let rows = self.rows(child, ids, false)?;
-            let mut items = Vec::new();
-            for r in &rows {
-                if let Some(o) = self.object(child, &r.e, env)? {
-                    items.push((o, r.t));
-                }
-            }
-            self.resort(child, &mut items);
-            let items: Vec<Value> = items.into_iter().map(|(o, _)| o).collect();
+            let items = self.nested(child, ids, env)?;
+            let items: Vec<Value> = items.into_iter().map(Out::into_value).collect();
             if env.inference && singular {
                 obj.insert(
                     label.clone(),
@@ -921,7 +1134,60 @@ impl Evaluator<'_, '_> {
                 obj.insert(label.clone(), Value::Array(items));
             }
         }
-        Ok(Some(Value::Object(obj)))
+        Ok(Some(Out::Map(obj)))
+    }
+
+    /// [`Evaluator::object`] without permission rules outside `$files`: the same keys and
+    /// values as [`Reader::entity`] gives (`id`, the document's attributes, has-one links),
+    /// kept `fields`, then the nested nodes, without building a map.
+    fn ent_object(
+        &mut self,
+        node: &Node,
+        e: &str,
+        env: &QueryEnv<'_>,
+    ) -> Result<Option<Out<'r>>, ApiError> {
+        let attrs: &'r Attrs = self.attrs;
+        let Some(id) = attrs.id_attr(&node.etype) else {
+            return Ok(None);
+        };
+        let Some(ent) = self.reader.ent(id.key, e)? else {
+            return Ok(None);
+        };
+        let mut obj = EntOut::new(e, ent.clone());
+        obj.put(Cow::Borrowed("id"), Field::Id);
+        for (k, _) in ent.doc.iter() {
+            if let Some(a) = attrs.by_key(k) {
+                obj.put(Cow::Borrowed(a.label.as_str()), Field::Doc(k));
+            }
+        }
+        for a in attrs.has_one_of(&node.etype) {
+            if let Some(t) = self.reader.refs_from(e, a.key)?.into_iter().next() {
+                obj.put(
+                    Cow::Borrowed(a.label.as_str()),
+                    Field::Val(Value::String(t)),
+                );
+            }
+        }
+        if let Some(fields) = &node.fields {
+            obj.fields
+                .retain(|(k, _)| k == "id" || fields.iter().any(|f| f == k));
+        }
+        for (label, child) in &node.children {
+            let linked = self.reader.linked(attrs, &node.etype, e, label)?;
+            let singular = attrs
+                .link_end(&node.etype, label)
+                .is_some_and(|l| l.singular());
+            let ids = linked.map(|(_, ids)| ids).unwrap_or_default();
+            let items = self.nested(child, ids, env)?;
+            let f = if env.inference && singular {
+                Field::One(items.into_iter().next().map(Box::new))
+            } else {
+                Field::Many(items)
+            };
+            obj.put(Cow::Owned(label.clone()), f);
+        }
+        obj.finish();
+        Ok(Some(Out::Ent(obj)))
     }
 
     fn eval_map(&mut self, etype: &str, e: &str, ws: &[W]) -> Result<bool, ApiError> {

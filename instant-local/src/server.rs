@@ -436,7 +436,7 @@ async fn query(
     body: Bytes,
 ) -> Response {
     let req = Req::new(headers, raw, body);
-    reply(query_inner(&s, &req, false))
+    reply_answer(query_inner(&s, &req, false))
 }
 
 async fn query_perms_check(
@@ -446,7 +446,7 @@ async fn query_perms_check(
     body: Bytes,
 ) -> Response {
     let req = Req::new(headers, raw, body);
-    reply(query_inner(&s, &req, true))
+    reply_answer(query_inner(&s, &req, true))
 }
 
 fn non_admin_err() -> ApiError {
@@ -457,7 +457,28 @@ fn non_admin_err() -> ApiError {
     )
 }
 
-fn query_inner(s: &Shared, req: &Req, debug: bool) -> Result<Value, Fail> {
+/// A JSON answer: a value, or text already written.
+enum Answer {
+    Value(Value),
+    Json(Vec<u8>),
+}
+
+fn reply_answer(r: Result<Answer, Fail>) -> Response {
+    match r {
+        Ok(Answer::Value(v)) => reply(Ok(v)),
+        Ok(Answer::Json(bytes)) => (
+            [(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(f) => f.into_response(),
+    }
+}
+
+fn query_inner(s: &Shared, req: &Req, debug: bool) -> Result<Answer, Fail> {
     let app_id = req.app_id()?;
     let body = req.json()?;
     let q = body_map(&body, "query")?;
@@ -491,10 +512,22 @@ fn query_inner(s: &Shared, req: &Req, debug: bool) -> Result<Value, Fail> {
         .get("inference?")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let res = run_query(&db, &app, perms.as_ref(), &q, inference, &s.base())?;
     if !debug {
-        return Ok(res.tree);
+        let mut reader = Reader::new(&db.conn, app.key);
+        let mut ev = Evaluator {
+            reader: &mut reader,
+            attrs: &app.attrs,
+            perms: perms.as_ref(),
+        };
+        let base = s.base();
+        let env = QueryEnv {
+            base_url: &base,
+            app_id: &app.id,
+            inference,
+        };
+        return Ok(Answer::Json(ev.run_out(&q, &env)?.to_json()));
     }
+    let res = run_query(&db, &app, perms.as_ref(), &q, inference, &s.base())?;
     // Debug: the admin view of each top-level entity, with its view check.
     let full = run_query(&db, &app, None, &q, inference, &s.base())?;
     let mut checks = Vec::new();
@@ -528,7 +561,9 @@ fn query_inner(s: &Shared, req: &Req, debug: bool) -> Result<Value, Fail> {
             }
         }
     }
-    Ok(json!({"result": res.tree, "check-results": checks, "rule-wheres": {}}))
+    Ok(Answer::Value(
+        json!({"result": res.tree, "check-results": checks, "rule-wheres": {}}),
+    ))
 }
 
 async fn transact_route(
