@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Client CPU per row, instant-admin vs the official @instantdb/admin, against the same instant-local:
 # each imports N entities of 5 attributes in chunks of 500, queries the 1% of them in one group (by an
-# indexed attribute), then all of them. Prints each client's CPU time and the ratio (CPU time is read
-# in 10 ms ticks, so tiny phases read as 0).
+# indexed attribute), then all of them. Prints each client's CPU time (user + system, all threads, from
+# getrusage in Rust and process.cpuUsage() in node, both in microseconds) and the ratio. The Rust
+# client runs the query of all rows twice: into an untyped serde_json::Value (query_all, what node's
+# JS objects compare with) and into plain structs through TypedQuery (query_all_typed), both compared
+# with node's one query of all rows.
 # Usage: scripts/compare-client-cpu.sh [entities]   (from the repository root, after npm ci --prefix node)
 set -euo pipefail
 n=${1:-100000}
@@ -31,7 +34,9 @@ echo "$node"
 python3 - "$rust" "$node" <<'PY'
 import json, sys
 r, n = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-for phase in ("import_cpu_ms", "query_cpu_ms", "query_all_cpu_ms"):
-    ratio = n[phase] / r[phase] if r[phase] else float("inf")
-    print(f"{phase}: rust {r[phase]:.0f} ms, node {n[phase]:.0f} ms, node/rust {ratio:.1f}x")
+for phase, node_phase in (("import_cpu_ms", "import_cpu_ms"), ("query_cpu_ms", "query_cpu_ms"),
+                          ("query_all_cpu_ms", "query_all_cpu_ms"),
+                          ("query_all_typed_cpu_ms", "query_all_cpu_ms")):
+    ratio = n[node_phase] / r[phase] if r[phase] else float("inf")
+    print(f"{phase}: rust {r[phase]:.1f} ms, node {n[node_phase]:.1f} ms, node/rust {ratio:.1f}x")
 PY

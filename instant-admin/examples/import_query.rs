@@ -49,21 +49,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ns = args.next().unwrap_or_else(|| "rust_items".into());
     let db = Instant::from_env()?;
 
-    if let Ok(r) = std::env::var("QA_REPEAT") {
-        for _ in 0..r.parse::<usize>().unwrap() {
-            let c0 = cpu_ms().unwrap_or(0.0);
-            if std::env::var("QA_VALUE").is_ok() {
-                let v: Value = db.query(json!({ ns.as_str(): {} })).await?;
-                let c1 = cpu_ms().unwrap_or(0.0);
-                eprintln!("value {} {:.1}", v[ns.as_str()].as_array().map_or(0, Vec::len), c1 - c0);
-            } else {
-                let t: serde::de::IgnoredAny = db.query(TypedQuery::<serde::de::IgnoredAny>::new(json!({ ns.as_str(): {} }))).await?;
-                let c1 = cpu_ms().unwrap_or(0.0);
-                eprintln!("ignored {:?} {:.1}", t, c1 - c0);
-            }
-        }
-        return Ok(());
-    }
     let start = cpu_ms().unwrap_or(0.0);
     let mut chunk = Vec::with_capacity(500);
     for i in 0..n {

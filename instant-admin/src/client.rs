@@ -468,7 +468,7 @@ impl Instant {
     /// Sends a call (with retries) and decodes the 200 answer.
     pub(crate) async fn call_decode<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
         let bytes = self.call(call).await?;
-        serde_json::from_slice(&bytes).map_err(Error::decode)
+        crate::query::from_body(&bytes).map_err(Error::decode)
     }
 
     fn secret(&self) -> Option<&str> {
@@ -611,8 +611,7 @@ impl Instant {
             .map_err(|e| Error::transport(&e, self.secret()))?;
         let status = resp.status().as_u16();
         let retry_after = retry_after_header(resp.headers());
-        let body = resp
-            .bytes()
+        let body = read_body(resp)
             .await
             .map_err(|e| Error::transport(&e, self.secret()))?;
         if status == 200 {
@@ -691,6 +690,38 @@ impl Instant {
     pub(crate) fn redact(&self, v: &mut Value) {
         crate::error::redact_value(v, self.secret());
     }
+}
+
+/// The most memory reserved up front from a response's `Content-Length` (larger bodies grow).
+const MAX_BODY_PREALLOC: u64 = 256 << 20;
+
+/// Reads a whole response body into one buffer.
+///
+/// `Response::bytes` keeps every chunk until the end and then copies them all into a new buffer,
+/// so a large answer (12 MB for 100,000 rows) needs twice its size in fresh memory, every page of
+/// it faulted in. Here each chunk is copied as it arrives into a buffer sized from
+/// `Content-Length` and released at once, which lets hyper reuse its read buffer for the next one.
+/// A body that arrives in one chunk is returned as is, without a copy.
+async fn read_body(mut resp: reqwest::Response) -> reqwest::Result<Bytes> {
+    let expected = resp.content_length();
+    let Some(first) = resp.chunk().await? else {
+        return Ok(Bytes::new());
+    };
+    if expected == Some(first.len() as u64) {
+        return Ok(first);
+    }
+    let Some(second) = resp.chunk().await? else {
+        return Ok(first);
+    };
+    let reserve = expected.map_or(0, |n| n.min(MAX_BODY_PREALLOC) as usize);
+    let mut buf = Vec::with_capacity(reserve.max(first.len() + second.len()));
+    buf.extend_from_slice(&first);
+    buf.extend_from_slice(&second);
+    drop((first, second));
+    while let Some(chunk) = resp.chunk().await? {
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// How long to wait before the next attempt, or `None` to give up.
