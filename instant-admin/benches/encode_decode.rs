@@ -1,8 +1,9 @@
 //! Encoding a 100,000-step transaction; decoding a 100,000-row query result into `Value` and
-//! into structs.
+//! into structs, with serde_json directly and through the client's decoding (`Query::decode_bytes`,
+//! what `Instant::query` runs on the body it received).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use instant_admin::{encode_transact_body, IntoSteps, Lookup, Step};
+use instant_admin::{encode_transact_body, IntoSteps, Lookup, Query, Step, TypedQuery};
 use serde_json::{json, Value};
 use std::hint::black_box;
 
@@ -108,6 +109,20 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(serde_json::from_slice::<Todos>(black_box(&body)).map(|t| t.todos.len()))
         })
+    });
+    let untyped = json!({"todos": {}});
+    g.bench_function("query_decode_value", |b| {
+        b.iter(|| {
+            black_box(
+                untyped
+                    .decode_bytes(black_box(&body))
+                    .map(|v| v.is_object()),
+            )
+        })
+    });
+    let typed = TypedQuery::<Todos>::new(json!({"todos": {}}));
+    g.bench_function("typed_query_decode_structs", |b| {
+        b.iter(|| black_box(typed.decode_bytes(black_box(&body)).map(|t| t.todos.len())))
     });
     g.finish();
 }
