@@ -510,16 +510,25 @@ fn decode_rows_direct<O: DeserializeOwned>(
             Ok(rows.unwrap_or_default())
         }
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let rows = serde::Deserializer::deserialize_map(
-        &mut de,
-        Rows {
-            ns,
-            marker: PhantomData,
-        },
-    )?;
-    de.end()?;
-    Ok(rows)
+    fn read<'de, R: serde_json::de::Read<'de>, O: DeserializeOwned>(
+        mut de: serde_json::Deserializer<R>,
+        ns: &str,
+    ) -> Result<Vec<O>, serde_json::Error> {
+        let rows = serde::Deserializer::deserialize_map(
+            &mut de,
+            Rows {
+                ns,
+                marker: PhantomData,
+            },
+        )?;
+        de.end()?;
+        Ok(rows)
+    }
+    // As `crate::query::from_body`: text checked once is parsed without per-string UTF-8 checks.
+    match std::str::from_utf8(body) {
+        Ok(text) => read(serde_json::Deserializer::from_str(text), ns),
+        Err(_) => read(serde_json::Deserializer::from_slice(body), ns),
+    }
 }
 
 impl<N, O> Clone for Select<N, O> {
@@ -692,7 +701,7 @@ impl<N: Namespace, O: DeserializeOwned + Send + 'static> crate::Query for Select
     fn decode_bytes(&self, body: &[u8]) -> Result<Vec<O>, serde_json::Error> {
         match self.direct {
             Some(direct) => direct(body, N::NAME),
-            None => self.decode_answer(serde_json::from_slice(body)?),
+            None => self.decode_answer(crate::query::from_body(body)?),
         }
     }
 }
