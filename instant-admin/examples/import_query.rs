@@ -21,23 +21,19 @@ struct Item {
 
 /// User plus system CPU time of this process (all threads), in milliseconds, from `getrusage`
 /// (microsecond resolution, like node's `process.cpuUsage()`).
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+#[cfg(unix)]
 fn cpu_ms() -> Option<f64> {
-    // struct rusage on 64-bit Linux: ru_utime and ru_stime (timeval: i64 seconds, i64
-    // microseconds), then 14 longs.
-    extern "C" {
-        fn getrusage(who: i32, usage: *mut [i64; 18]) -> i32;
-    }
-    let mut ru = [0i64; 18];
-    // SAFETY: RUSAGE_SELF (0) and a buffer of the size and alignment of struct rusage.
-    if unsafe { getrusage(0, &mut ru) } != 0 {
+    // SAFETY: an all-zero `rusage` is a valid value, and getrusage writes into it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF and a pointer to a live `rusage`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
         return None;
     }
-    let us = (ru[0] + ru[2]) * 1_000_000 + ru[1] + ru[3];
-    Some(us as f64 / 1000.0)
+    let micros = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    Some((micros(ru.ru_utime) + micros(ru.ru_stime)) / 1000.0)
 }
 
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+#[cfg(not(unix))]
 fn cpu_ms() -> Option<f64> {
     None
 }
