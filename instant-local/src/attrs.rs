@@ -112,6 +112,7 @@ pub struct Attrs {
     list: Vec<Arc<AttrDef>>,
     fwd: FxHashMap<String, FxHashMap<String, usize>>,
     rev: FxHashMap<String, FxHashMap<String, usize>>,
+    ids: FxHashMap<String, usize>,
     by_key: FxHashMap<i64, usize>,
     has_one: FxHashMap<String, Vec<usize>>,
 }
@@ -130,6 +131,7 @@ impl Attrs {
     fn reindex(&mut self) {
         self.fwd.clear();
         self.rev.clear();
+        self.ids.clear();
         self.by_key.clear();
         self.has_one.clear();
         for (i, a) in self.list.iter().enumerate() {
@@ -142,6 +144,9 @@ impl Attrs {
                 .insert(a.label.clone(), i);
             if let Some((e, l)) = &a.rev {
                 self.rev.entry(e.clone()).or_default().insert(l.clone(), i);
+            }
+            if a.label == "id" {
+                self.ids.insert(a.etype.clone(), i);
             }
             self.by_key.insert(a.key, i);
         }
@@ -236,7 +241,10 @@ impl Attrs {
 
     /// The `id` attribute of a namespace.
     pub fn id_attr(&self, etype: &str) -> Option<&AttrDef> {
-        self.fwd(etype, "id")
+        self.ids
+            .get(etype)
+            .and_then(|i| self.list.get(*i))
+            .map(|a| a.as_ref())
     }
 
     /// Whether `label` names a link (either side) on `etype`.

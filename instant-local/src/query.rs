@@ -851,13 +851,19 @@ impl<'r> Evaluator<'r, '_> {
                     _ => continue,
                 };
                 let mut out: Vec<String> = Vec::new();
-                let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+                let mut seen: crate::fxhash::FxHashSet<String> = Default::default();
+                let several = vals.len() > 1;
                 for v in vals {
                     let found = if a.label != "id" && !v.is_null() {
                         self.reader.ents_with_value(id.key, a.key, &v)?
                     } else {
                         self.reader.entities_with(self.attrs, a, &v)?
                     };
+                    if !several {
+                        // One value: the index holds each entity once.
+                        out = found;
+                        break;
+                    }
                     for e in found {
                         if seen.insert(e.clone()) {
                             out.push(e);

@@ -753,12 +753,23 @@ impl Exec<'_, '_> {
                             if k == "id" {
                                 continue;
                             }
-                            if self.attrs.link_end(&s.etype, k).is_some() {
+                            // One lookup answers both "is it a link?" and "which attribute?".
+                            let fwd = self.attrs.fwd_arc(&s.etype, k);
+                            let is_link = match &fwd {
+                                Some(a) => a.is_ref,
+                                None => self.attrs.rev(&s.etype, k).is_some(),
+                            };
+                            if is_link {
                                 link_args.insert(k.clone(), v.clone());
-                                labels.push(k.clone());
+                                if perms.is_some() {
+                                    labels.push(k.clone());
+                                }
                                 continue;
                             }
-                            let a = self.attr_or_err(&s.etype, k)?;
+                            let a = match fwd {
+                                Some(a) => a,
+                                None => self.attr_or_err(&s.etype, k)?,
+                            };
                             if a.system
                                 && !internal
                                 && (s.etype == "$files" || (!admin && s.etype == "$users"))
@@ -790,7 +801,9 @@ impl Exec<'_, '_> {
                                     ));
                                 }
                             }
-                            labels.push(k.clone());
+                            if perms.is_some() {
+                                labels.push(k.clone());
+                            }
                             if s.action == Action::Merge {
                                 if a.is_ref {
                                     return Err(ApiError::new(400, "sql-raise", "Raised Exception: merge operation is not supported for links", Value::Null));
@@ -1240,27 +1253,27 @@ impl Exec<'_, '_> {
     fn null_fill_and_required(
         &mut self,
         created: &[(String, String)],
-        written: &FxHashSet<(String, i64)>,
+        written: &FxHashSet<(&str, i64)>,
         check_exists: bool,
     ) -> Result<(), ApiError> {
         self.flush()?;
-        let mut fills: HashMap<String, Vec<i64>> = HashMap::new();
+        let mut fills: FxHashMap<&str, Vec<i64>> = FxHashMap::default();
         for (etype, e) in created {
-            if !fills.contains_key(etype) {
+            if !fills.contains_key(etype.as_str()) {
                 let keys = self
                     .attrs
                     .of_etype(etype)
                     .filter(|a| a.indexed && !a.is_ref && !a.system && a.label != "id")
                     .map(|a| a.key)
                     .collect();
-                fills.insert(etype.clone(), keys);
+                fills.insert(etype.as_str(), keys);
             }
             let keys: Vec<i64> = fills
-                .get(etype)
+                .get(etype.as_str())
                 .map(|ks| {
                     ks.iter()
                         .copied()
-                        .filter(|k| !written.contains(&(e.clone(), *k)))
+                        .filter(|k| !written.contains(&(e.as_str(), *k)))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -1600,7 +1613,7 @@ fn run(
     }
     let mut created: Vec<(String, String)> = Vec::new();
     let mut created_set: FxHashSet<(&str, &str)> = FxHashSet::default();
-    let mut written_attrs: FxHashSet<(String, i64)> = FxHashSet::default();
+    let mut written_attrs: FxHashSet<(&str, i64)> = FxHashSet::default();
     for op in &ops {
         if let TOp::Add {
             etype, e, attr, v, ..
@@ -1609,7 +1622,7 @@ fn run(
             if attr.label == "id" && !attr.is_ref && created_set.insert((etype, e)) {
                 created.push((etype.clone(), e.clone()));
             } else if attr.indexed && !v.is_null() {
-                written_attrs.insert((e.clone(), attr.key));
+                written_attrs.insert((e.as_str(), attr.key));
             }
         }
     }
@@ -1621,11 +1634,14 @@ fn run(
             0 => {
                 // Load every document this group writes with one statement per namespace.
                 let mut by_et: FxHashMap<i64, Vec<String>> = FxHashMap::default();
+                let mut asked: FxHashSet<(i64, &str)> = FxHashSet::default();
                 for op in &group {
                     if let TOp::Add { etype, e, attr, .. } = *op {
                         if !attr.is_ref {
                             if let Some(et) = ex.et_of(etype) {
-                                by_et.entry(et).or_default().push(e.clone());
+                                if asked.insert((et, e.as_str())) {
+                                    by_et.entry(et).or_default().push(e.clone());
+                                }
                             }
                         }
                     }
