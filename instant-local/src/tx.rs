@@ -10,7 +10,11 @@ use rusqlite::params;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::Arc;
+
+/// Shared text of a transaction's ops (a namespace or entity id named by many ops).
+type Str = Rc<str>;
 
 /// Options of one transaction call.
 pub struct TxOptions<'a> {
@@ -61,7 +65,7 @@ enum Eid {
 #[derive(Debug, Clone)]
 struct Step<'a> {
     action: Action,
-    etype: String,
+    etype: Str,
     eid: Eid,
     args: Cow<'a, Value>,
     upsert: Option<bool>,
@@ -77,26 +81,26 @@ enum Mode {
 #[derive(Debug, Clone)]
 enum TOp {
     Add {
-        etype: String,
-        e: String,
+        etype: Str,
+        e: Str,
         attr: Arc<AttrDef>,
         v: Value,
         mode: Mode,
     },
     Merge {
-        etype: String,
-        e: String,
+        etype: Str,
+        e: Str,
         attr: Arc<AttrDef>,
         v: Value,
     },
     Retract {
-        e: String,
+        e: Str,
         attr: Arc<AttrDef>,
         v: Value,
     },
     Delete {
-        etype: String,
-        e: String,
+        etype: Str,
+        e: Str,
     },
 }
 
@@ -215,7 +219,7 @@ fn parse_steps(steps: &Value) -> Result<Vec<Step<'_>>, ApiError> {
             };
             out.push(Step {
                 action,
-                etype: String::new(),
+                etype: "".into(),
                 eid: Eid::Id(String::new()),
                 args: Cow::Borrowed(arg),
                 upsert: None,
@@ -229,7 +233,7 @@ fn parse_steps(steps: &Value) -> Result<Vec<Step<'_>>, ApiError> {
             };
             out.push(Step {
                 action,
-                etype: String::new(),
+                etype: "".into(),
                 eid: Eid::Id(id),
                 args: Cow::Owned(Value::Null),
                 upsert: None,
@@ -269,7 +273,7 @@ fn parse_steps(steps: &Value) -> Result<Vec<Step<'_>>, ApiError> {
         }
         out.push(Step {
             action,
-            etype: etype.to_string(),
+            etype: etype.into(),
             eid,
             args,
             upsert,
@@ -586,11 +590,11 @@ impl Exec<'_, '_> {
         }
         let e = uuid::Uuid::new_v4().to_string();
         self.created_lookups
-            .insert((s.etype.clone(), attr.clone(), encode(&v)), e.clone());
+            .insert((s.etype.to_string(), attr.clone(), encode(&v)), e.clone());
         let id_attr = self.attr_or_err(&s.etype, "id")?;
         ops.push(TOp::Add {
             etype: s.etype.clone(),
-            e: e.clone(),
+            e: e.clone().into(),
             attr: id_attr,
             v: Value::String(e.clone()),
             mode: Mode::Upsert,
@@ -598,7 +602,7 @@ impl Exec<'_, '_> {
         if let Some(a) = self.attrs.fwd_arc(&s.etype, &attr) {
             ops.push(TOp::Add {
                 etype: s.etype.clone(),
-                e: e.clone(),
+                e: e.clone().into(),
                 attr: a,
                 v,
                 mode: Mode::Upsert,
@@ -612,7 +616,7 @@ impl Exec<'_, '_> {
                 if end.forward {
                     ops.push(TOp::Add {
                         etype: s.etype.clone(),
-                        e: e.clone(),
+                        e: e.clone().into(),
                         attr: a,
                         v: Value::String(target),
                         mode: Mode::Upsert,
@@ -620,8 +624,8 @@ impl Exec<'_, '_> {
                 } else {
                     let et = a.etype.clone();
                     ops.push(TOp::Add {
-                        etype: et,
-                        e: target,
+                        etype: et.into(),
+                        e: target.into(),
                         attr: a,
                         v: Value::String(e.clone()),
                         mode: Mode::Upsert,
@@ -691,20 +695,20 @@ impl Exec<'_, '_> {
             for t in link_targets(val, self.steps_json, admin)? {
                 let target = self.resolve_target(&target_etype, t)?;
                 let (src_etype, src, dst) = if forward {
-                    (s.etype.clone(), e.to_string(), target)
+                    (s.etype.to_string(), e.to_string(), target)
                 } else {
                     (attr.etype.clone(), target, e.to_string())
                 };
                 if s.action == Action::Unlink {
                     ops.push(TOp::Retract {
-                        e: src,
+                        e: src.into(),
                         attr: attr.clone(),
                         v: Value::String(dst),
                     });
                 } else {
                     ops.push(TOp::Add {
-                        etype: src_etype,
-                        e: src,
+                        etype: src_etype.into(),
+                        e: src.into(),
                         attr: attr.clone(),
                         v: Value::String(dst),
                         mode: Mode::Upsert,
@@ -739,9 +743,10 @@ impl Exec<'_, '_> {
                         _ => Mode::Upsert,
                     };
                     let id_attr = self.attr_or_err(&s.etype, "id")?;
+                    let e_rc: Str = e.as_str().into();
                     ops.push(TOp::Add {
                         etype: s.etype.clone(),
-                        e: e.clone(),
+                        e: e_rc.clone(),
                         attr: id_attr,
                         v: Value::String(e.clone()),
                         mode,
@@ -772,8 +777,8 @@ impl Exec<'_, '_> {
                             };
                             if a.system
                                 && !internal
-                                && (s.etype == "$files" || (!admin && s.etype == "$users"))
-                                && !(s.etype == "$files" && k == "path")
+                                && (&*s.etype == "$files" || (!admin && &*s.etype == "$users"))
+                                && !(&*s.etype == "$files" && k == "path")
                             {
                                 return Err(ApiError::validation_msg(
                                     "tx-step",
@@ -810,14 +815,14 @@ impl Exec<'_, '_> {
                                 }
                                 ops.push(TOp::Merge {
                                     etype: s.etype.clone(),
-                                    e: e.clone(),
+                                    e: e_rc.clone(),
                                     attr: a,
                                     v,
                                 });
                             } else {
                                 ops.push(TOp::Add {
                                     etype: s.etype.clone(),
-                                    e: e.clone(),
+                                    e: e_rc.clone(),
                                     attr: a,
                                     v,
                                     mode,
@@ -836,17 +841,17 @@ impl Exec<'_, '_> {
                         self.link_ops(&ls, &e, admin, &mut ops)?;
                     }
                     if perms.is_some() {
-                        self.written.push((s.etype.clone(), e.clone(), labels));
+                        self.written.push((s.etype.to_string(), e.clone(), labels));
                     }
                 }
                 Action::Delete => ops.push(TOp::Delete {
                     etype: s.etype.clone(),
-                    e,
+                    e: e.into(),
                 }),
                 Action::Link | Action::Unlink => self.link_ops(s, &e, admin, &mut ops)?,
                 Action::RuleParams => {
                     let entry = rule_params
-                        .entry((s.etype.clone(), e))
+                        .entry((s.etype.to_string(), e))
                         .or_insert_with(|| json!({}));
                     if let (Some(dst), Some(src)) = (entry.as_object_mut(), s.args.as_object()) {
                         for (k, v) in src {
@@ -868,7 +873,7 @@ impl Exec<'_, '_> {
         // Create/strict-update checks against the state before this group.
         let mut exist_errs: Vec<String> = Vec::new();
         let mut missing_errs: Vec<String> = Vec::new();
-        let mut seen: HashMap<(String, String), bool> = HashMap::new();
+        let mut seen: HashMap<(Str, Str), bool> = HashMap::new();
         for op in group {
             if let TOp::Add { etype, e, mode, .. } = op {
                 if *mode == Mode::Upsert {
@@ -884,10 +889,10 @@ impl Exec<'_, '_> {
                     }
                 };
                 if *mode == Mode::Create && ex {
-                    exist_errs.push(e.clone());
+                    exist_errs.push(e.to_string());
                 }
                 if *mode == Mode::Strict && !ex {
-                    missing_errs.push(e.clone());
+                    missing_errs.push(e.to_string());
                 }
             }
         }
@@ -1008,19 +1013,20 @@ impl Exec<'_, '_> {
         }
         let (app, key) = (self.app, attr.key);
         let conn = self.reader.conn;
+        let v_null = v.is_null();
         let buf = self.doc_mut(et, e)?;
-        let old = buf.doc.insert(key, v.clone());
+        let old = buf.doc.insert(key, v);
         buf.dirty = true;
         if indexed {
             if let Some(o) = old.filter(|o| !o.is_null()) {
-                if !values::json_eq(&o, &v) || o.is_null() {
+                if !buf.doc.get(key).is_some_and(|v| values::json_eq(&o, v)) {
                     conn.prepare_cached(
                         "DELETE FROM vals WHERE app = ?1 AND a = ?2 AND v = ?3 AND e = ?4",
                     )?
                     .execute(params![app, key, encode(&o), e])?;
                 }
             }
-            if !v.is_null() {
+            if !v_null {
                 conn.prepare_cached("INSERT INTO vals (app, a, v, e) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
                     .execute(params![app, key, enc, e])?;
             }
@@ -1252,28 +1258,28 @@ impl Exec<'_, '_> {
     /// then checks required attributes of the touched entities.
     fn null_fill_and_required(
         &mut self,
-        created: &[(String, String)],
+        created: &[(Str, Str)],
         written: &FxHashSet<(&str, i64)>,
         check_exists: bool,
     ) -> Result<(), ApiError> {
         self.flush()?;
         let mut fills: FxHashMap<&str, Vec<i64>> = FxHashMap::default();
         for (etype, e) in created {
-            if !fills.contains_key(etype.as_str()) {
+            if !fills.contains_key(&**etype) {
                 let keys = self
                     .attrs
                     .of_etype(etype)
                     .filter(|a| a.indexed && !a.is_ref && !a.system && a.label != "id")
                     .map(|a| a.key)
                     .collect();
-                fills.insert(etype.as_str(), keys);
+                fills.insert(&**etype, keys);
             }
             let keys: Vec<i64> = fills
-                .get(etype.as_str())
+                .get(&**etype)
                 .map(|ks| {
                     ks.iter()
                         .copied()
-                        .filter(|k| !written.contains(&(e.as_str(), *k)))
+                        .filter(|k| !written.contains(&(&**e, *k)))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -1493,17 +1499,17 @@ fn run(
                 TOp::Add {
                     etype, e, attr, v, ..
                 } => {
-                    let mut k = vec![(etype.clone(), e.clone())];
+                    let mut k = vec![(etype.to_string(), e.to_string())];
                     if let (true, Some((re, _)), Some(tv)) = (attr.is_ref, &attr.rev, v.as_str()) {
                         k.push((re.clone(), tv.to_string()));
                     }
                     k
                 }
                 TOp::Merge { etype, e, .. } | TOp::Delete { etype, e } => {
-                    vec![(etype.clone(), e.clone())]
+                    vec![(etype.to_string(), e.to_string())]
                 }
                 TOp::Retract { e, attr, v } => {
-                    let mut k = vec![(attr.etype.clone(), e.clone())];
+                    let mut k = vec![(attr.etype.clone(), e.to_string())];
                     if let (Some((re, _)), Some(tv)) = (&attr.rev, v.as_str()) {
                         k.push((re.clone(), tv.to_string()));
                     }
@@ -1529,12 +1535,12 @@ fn run(
         for op in &ops {
             match op {
                 TOp::Delete { etype, e } => {
-                    if etype.starts_with('$') && etype != "$files" {
+                    if etype.starts_with('$') && **etype != *"$files" {
                         return Err(ApiError::validation_msg("tx-step", steps_json.clone(), format!("{etype} is a system entity. You aren't allowed to delete this directly.")));
                     }
                     let empty = Map::new();
                     let data = before
-                        .get(&(etype.clone(), e.clone()))
+                        .get(&(etype.to_string(), e.to_string()))
                         .cloned()
                         .flatten()
                         .unwrap_or(empty);
@@ -1588,9 +1594,9 @@ fn run(
                     }
                 }
                 TOp::Add { etype, e, .. }
-                    if etype == "$users"
+                    if **etype == *"$users"
                         && before
-                            .get(&(etype.clone(), e.clone()))
+                            .get(&(etype.to_string(), e.to_string()))
                             .is_some_and(Option::is_none) =>
                 {
                     return Err(ApiError::validation_msg(
@@ -1611,7 +1617,7 @@ fn run(
             kinds.push(op.kind());
         }
     }
-    let mut created: Vec<(String, String)> = Vec::new();
+    let mut created: Vec<(Str, Str)> = Vec::new();
     let mut created_set: FxHashSet<(&str, &str)> = FxHashSet::default();
     let mut written_attrs: FxHashSet<(&str, i64)> = FxHashSet::default();
     for op in &ops {
@@ -1622,7 +1628,7 @@ fn run(
             if attr.label == "id" && !attr.is_ref && created_set.insert((etype, e)) {
                 created.push((etype.clone(), e.clone()));
             } else if attr.indexed && !v.is_null() {
-                written_attrs.insert((e.as_str(), attr.key));
+                written_attrs.insert((&e[..], attr.key));
             }
         }
     }
@@ -1639,8 +1645,8 @@ fn run(
                     if let TOp::Add { etype, e, attr, .. } = *op {
                         if !attr.is_ref {
                             if let Some(et) = ex.et_of(etype) {
-                                if asked.insert((et, e.as_str())) {
-                                    by_et.entry(et).or_default().push(e.clone());
+                                if asked.insert((et, &e[..])) {
+                                    by_et.entry(et).or_default().push(e.to_string());
                                 }
                             }
                         }
@@ -1732,7 +1738,7 @@ fn run(
             let dst_now = ex.reader.entity(&ex.attrs, &rev_etype, dst)?;
             let src_data = src_now.clone().or_else(|| {
                 before
-                    .get(&(attr.etype.clone(), src.clone()))
+                    .get(&(attr.etype.clone(), src.to_string()))
                     .cloned()
                     .flatten()
             });
@@ -1812,12 +1818,12 @@ fn run(
             } else {
                 if let Some(d) = src_data.as_ref() {
                     let existed = before
-                        .get(&(attr.etype.clone(), src.clone()))
+                        .get(&(attr.etype.clone(), src.to_string()))
                         .cloned()
                         .flatten()
                         .is_some();
                     let act = if existed { "update" } else { "create" };
-                    if done.insert((attr.etype.clone(), src.clone(), act.to_string())) {
+                    if done.insert((attr.etype.clone(), src.to_string(), act.to_string())) {
                         ok &= run_check(&attr.etype, src, act, None, d, None, &mut ex)?;
                     }
                 }
