@@ -599,10 +599,29 @@ pub fn split_rule_params(query: &Value) -> (Value, Value) {
     (q, rp)
 }
 
+/// The entities a top-level node may answer, and whether they answer its where clause exactly.
+struct Cands {
+    ids: Vec<String>,
+    exact: bool,
+    /// The entities of `ids`, when already loaded (otherwise read through the reader's cache).
+    loaded: Option<Vec<Rc<Ent>>>,
+}
+
+impl Cands {
+    fn ids(ids: Vec<String>, exact: bool) -> Cands {
+        Cands {
+            ids,
+            exact,
+            loaded: None,
+        }
+    }
+}
+
 struct Row {
     e: String,
     t: i64,
     sort: Option<Value>,
+    ent: Rc<Ent>,
 }
 
 /// One object of a query answer.
@@ -824,9 +843,9 @@ impl<'r> Evaluator<'r, '_> {
 
     /// Entities that may match, and whether they match the whole where clause already (a single
     /// condition answered by the value index).
-    fn candidates(&mut self, node: &Node) -> Result<(Vec<String>, bool), ApiError> {
+    fn candidates(&mut self, node: &Node) -> Result<Cands, ApiError> {
         let Some(id) = self.attrs.id_attr(&node.etype) else {
-            return Ok((Vec::new(), true));
+            return Ok(Cands::ids(Vec::new(), true));
         };
         // Narrow with the (app, a, v) index when a top-level equality or $in applies.
         for w in &node.wheres {
@@ -850,6 +869,24 @@ impl<'r> Evaluator<'r, '_> {
                     Op::In(vs) if !vs.iter().any(Value::is_null) => vs.clone(),
                     _ => continue,
                 };
+                let exact = node.wheres.len() == 1
+                    && matches!(
+                        op,
+                        Op::Eq(Value::String(_) | Value::Bool(_) | Value::Number(_))
+                    );
+                if exact && self.perms.is_none() && a.label != "id" {
+                    // The answer is exactly these entities and nothing else reads them through
+                    // the reader: they are handed on rather than cached.
+                    if let Op::Eq(v) = op {
+                        let found = self.reader.ents_with_value_uncached(id.key, a.key, v)?;
+                        let (ids, ents) = found.into_iter().unzip();
+                        return Ok(Cands {
+                            ids,
+                            exact,
+                            loaded: Some(ents),
+                        });
+                    }
+                }
                 let mut out: Vec<String> = Vec::new();
                 let mut seen: crate::fxhash::FxHashSet<String> = Default::default();
                 let several = vals.len() > 1;
@@ -870,12 +907,7 @@ impl<'r> Evaluator<'r, '_> {
                         }
                     }
                 }
-                let exact = node.wheres.len() == 1
-                    && matches!(
-                        op,
-                        Op::Eq(Value::String(_) | Value::Bool(_) | Value::Number(_))
-                    );
-                return Ok((out, exact));
+                return Ok(Cands::ids(out, exact));
             }
         }
         let et = id.key;
@@ -885,17 +917,29 @@ impl<'r> Evaluator<'r, '_> {
             .into_iter()
             .map(|(e, _)| e)
             .collect();
-        Ok((all, node.wheres.is_empty()))
+        Ok(Cands::ids(all, node.wheres.is_empty()))
     }
 
     fn rows(&mut self, node: &Node, ids: Vec<String>, exact: bool) -> Result<Vec<Row>, ApiError> {
+        self.rows_of(node, Cands::ids(ids, exact))
+    }
+
+    fn rows_of(&mut self, node: &Node, cands: Cands) -> Result<Vec<Row>, ApiError> {
         let Some(id_key) = self.attrs.id_attr(&node.etype).map(|a| a.key) else {
             return Ok(Vec::new());
         };
-        self.reader.prefetch(id_key, &ids)?;
-        let mut rows = Vec::new();
+        let Cands { ids, exact, loaded } = cands;
+        let mut loaded = loaded.map(Vec::into_iter);
+        if loaded.is_none() {
+            self.reader.prefetch(id_key, &ids)?;
+        }
+        let mut rows = Vec::with_capacity(ids.len());
         for e in ids {
-            let Some(ent) = self.reader.ent(id_key, &e)? else {
+            let ent = match loaded.as_mut() {
+                Some(l) => l.next(),
+                None => self.reader.ent(id_key, &e)?,
+            };
+            let Some(ent) = ent else {
                 continue;
             };
             let t = ent.t;
@@ -909,7 +953,7 @@ impl<'r> Evaluator<'r, '_> {
                 OrderKey::Created => None,
                 OrderKey::Attr(a) => ent.doc.get(a.key).cloned(),
             };
-            rows.push(Row { e, t, sort });
+            rows.push(Row { e, t, sort, ent });
         }
         let checked = match &node.order {
             OrderKey::Attr(a) => a.checked.clone(),
@@ -970,12 +1014,12 @@ impl<'r> Evaluator<'r, '_> {
         node: &Node,
         env: &QueryEnv<'_>,
     ) -> Result<(Vec<Out<'r>>, Option<Value>), ApiError> {
-        let (ids, exact) = if node.unknown_where {
-            (Vec::new(), true)
+        let cands = if node.unknown_where {
+            Cands::ids(Vec::new(), true)
         } else {
             self.candidates(node)?
         };
-        let rows = self.rows(node, ids, exact)?;
+        let rows = self.rows_of(node, cands)?;
         let total = rows.len();
         let mut start = 0usize;
         let mut end = total;
@@ -1026,7 +1070,7 @@ impl<'r> Evaluator<'r, '_> {
         };
         let mut out = Vec::with_capacity(page.len());
         for r in page {
-            if let Some(obj) = self.object(node, &r.e, env)? {
+            if let Some(obj) = self.object(node, &r.e, &r.ent, env)? {
                 out.push((obj, r.t));
             }
         }
@@ -1064,7 +1108,7 @@ impl<'r> Evaluator<'r, '_> {
         let rows = self.rows(child, ids, false)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in &rows {
-            if let Some(o) = self.object(child, &r.e, env)? {
+            if let Some(o) = self.object(child, &r.e, &r.ent, env)? {
                 items.push((o, r.t));
             }
         }
@@ -1072,14 +1116,16 @@ impl<'r> Evaluator<'r, '_> {
         Ok(items.into_iter().map(|(o, _)| o).collect())
     }
 
+    /// The answer object of entity `e` (loaded as `ent`), or None when it is hidden.
     fn object(
         &mut self,
         node: &Node,
         e: &str,
+        ent: &Rc<Ent>,
         env: &QueryEnv<'_>,
     ) -> Result<Option<Out<'r>>, ApiError> {
         if self.perms.is_none() && node.etype != "$files" {
-            return self.ent_object(node, e, env);
+            return self.ent_object(node, e, ent.clone(), env).map(Some);
         }
         let Some(full) = self.reader.entity(self.attrs, &node.etype, e)? else {
             return Ok(None);
@@ -1150,15 +1196,10 @@ impl<'r> Evaluator<'r, '_> {
         &mut self,
         node: &Node,
         e: &str,
+        ent: Rc<Ent>,
         env: &QueryEnv<'_>,
-    ) -> Result<Option<Out<'r>>, ApiError> {
+    ) -> Result<Out<'r>, ApiError> {
         let attrs: &'r Attrs = self.attrs;
-        let Some(id) = attrs.id_attr(&node.etype) else {
-            return Ok(None);
-        };
-        let Some(ent) = self.reader.ent(id.key, e)? else {
-            return Ok(None);
-        };
         let mut obj = EntOut::new(e, ent.clone());
         obj.put(Cow::Borrowed("id"), Field::Id);
         for (k, _) in ent.doc.iter() {
@@ -1193,7 +1234,7 @@ impl<'r> Evaluator<'r, '_> {
             obj.put(Cow::Owned(label.clone()), f);
         }
         obj.finish();
-        Ok(Some(Out::Ent(obj)))
+        Ok(Out::Ent(obj))
     }
 
     fn eval_map(&mut self, etype: &str, e: &str, ws: &[W]) -> Result<bool, ApiError> {

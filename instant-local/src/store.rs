@@ -688,6 +688,30 @@ impl<'c> Reader<'c> {
         Ok(out)
     }
 
+    /// Like [`Reader::ents_with_value`], but the entities are returned instead of cached (for
+    /// a caller that hands them on itself).
+    pub fn ents_with_value_uncached(
+        &mut self,
+        et: i64,
+        a: i64,
+        v: &Value,
+    ) -> Result<Vec<(String, Rc<Ent>)>, ApiError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT x.e, x.t, x.doc FROM vals AS i JOIN ents AS x ON x.app = i.app AND x.et = ?3 AND x.e = i.e
+             WHERE i.app = ?1 AND i.a = ?2 AND i.v = ?4",
+        )?;
+        let mut rows = st.query(params![self.app, a, et, encode(v)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let ent = Ent {
+                t: r.get(1)?,
+                doc: doc_col(r, 2)?,
+            };
+            out.push((r.get(0)?, Rc::new(ent)));
+        }
+        Ok(out)
+    }
+
     /// Whether `e` exists in the namespace `etype`.
     pub fn exists(&mut self, attrs: &Attrs, etype: &str, e: &str) -> Result<bool, ApiError> {
         let Some(id) = attrs.id_attr(etype) else {
