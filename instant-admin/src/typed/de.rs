@@ -1,12 +1,103 @@
-//! Serde helpers for the link fields of generated row structs.
+//! Serde helpers for generated row structs and projections.
 //!
-//! The server puts a has-one link's target id (a string) into every row even when the link was not
-//! queried, returns a single object or `null` for a queried has-one link under `inference?: true`,
-//! and an array otherwise. These helpers read all of those shapes.
+//! [`RowField`] and [`Key`] let the `Deserialize` impl that `include_schema!` writes for each row
+//! struct stay small (one `match` on the key per row type, no per-type field enum).
+//!
+//! For link fields: the server puts a has-one link's target id (a string) into every row even when
+//! the link was not queried, returns a single object or `null` for a queried has-one link under
+//! `inference?: true`, and an array otherwise. [`has_one`] and [`has_many`] read all of those shapes.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use std::borrow::Cow;
+
+/// The type of a row struct's attribute field: how it is read from the wire, and whether it may be
+/// missing (only `Option<T>` may: a missing optional attribute is `None`).
+pub trait RowField: Sized {
+    /// What the wire value deserializes into.
+    type Wire: DeserializeOwned;
+    /// The field from the wire value.
+    fn from_wire(wire: Self::Wire) -> Self;
+    /// The field's value when the key is absent, or `None` when it is required.
+    fn missing() -> Option<Self> {
+        None
+    }
+}
+
+macro_rules! row_field_as_is {
+    ($($t:ty),*) => {$(
+        impl RowField for $t {
+            type Wire = $t;
+            fn from_wire(wire: $t) -> $t {
+                wire
+            }
+        }
+    )*};
+}
+
+row_field_as_is!(String, f64, bool, Value);
+
+impl<T: RowField> RowField for Option<T> {
+    type Wire = Option<T::Wire>;
+    fn from_wire(wire: Option<T::Wire>) -> Self {
+        wire.map(T::from_wire)
+    }
+    fn missing() -> Option<Self> {
+        Some(None)
+    }
+}
+
+/// A date attribute's wire value: a ms timestamp or an ISO-8601 string.
+#[cfg(any(feature = "chrono", feature = "time"))]
+pub struct WireDate(super::DateTime);
+
+#[cfg(any(feature = "chrono", feature = "time"))]
+impl<'de> Deserialize<'de> for WireDate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::date::deserialize(d).map(WireDate)
+    }
+}
+
+#[cfg(any(feature = "chrono", feature = "time"))]
+impl RowField for super::DateTime {
+    type Wire = WireDate;
+    fn from_wire(wire: WireDate) -> Self {
+        wire.0
+    }
+}
+
+/// A key of a JSON object, borrowed from the input when it has no escapes.
+pub struct Key<'de>(Cow<'de, str>);
+
+impl Key<'_> {
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
 
 /// `deserialize_with` for a has-one link field (`Option<Box<T>>`): an object is `Some`; `null`, a
 /// bare id string (link not queried) or an empty array is `None`; an array gives its first element.

@@ -54,7 +54,7 @@ macro_rules! __namespace {
 
             #[doc = concat!("One `", $ns, "` entity: its id and attributes, as a query returns them \
                 (links are joined with `query().with(..)`).")]
-            #[derive(Debug, Clone, PartialEq, __serde::Serialize, __serde::Deserialize)]
+            #[derive(Debug, Clone, PartialEq, __serde::Serialize)]
             #[serde(crate = "__serde")]
             pub struct $row {
                 /// The entity's id.
@@ -133,127 +133,203 @@ macro_rules! __namespace {
                 pub const $lhandle: __t::Link<fields::$lfield> = __t::Link::new();
             )*
 
-            /// A query for entities of this namespace.
-            pub fn query() -> __t::Select<$row> {
-                __t::Select::new()
-            }
+            pub use self::__api::{
+                create, delete, link, merge, merge_existing, query, unlink, update, update_existing,
+                Links, New, Write,
+            };
 
-            /// `update`: set attributes, creating the entity if it does not exist.
-            pub fn update(target: impl __t::IntoTarget<$row>) -> Write {
-                Write(__t::Write::update(target))
-            }
+            /// Functions, builders and the row's `Deserialize` impl: in a module of their own so
+            /// that the attribute handles above (constants named like attributes) are not in scope
+            /// where parameters and locals are named.
+            mod __api {
+                use super::{__json, __p, __serde, __t, $row $(, $enum)*};
+                /// A query for entities of this namespace.
+                pub fn query() -> __t::Select<$row> {
+                    __t::Select::new()
+                }
 
-            /// `update` with `upsert: false`: fails if the entity does not exist.
-            pub fn update_existing(target: impl __t::IntoTarget<$row>) -> Write {
-                Write(__t::Write::update_existing(target))
-            }
+                /// `update`: set attributes, creating the entity if it does not exist.
+                pub fn update(target: impl __t::IntoTarget<$row>) -> Write {
+                    Write(__t::Write::update(target))
+                }
 
-            /// `merge`: deep-merge into json attributes; others are set as by `update`.
-            pub fn merge(target: impl __t::IntoTarget<$row>) -> Write {
-                Write(__t::Write::merge(target))
-            }
+                /// `update` with `upsert: false`: fails if the entity does not exist.
+                pub fn update_existing(target: impl __t::IntoTarget<$row>) -> Write {
+                    Write(__t::Write::update_existing(target))
+                }
 
-            /// `merge` with `upsert: false`.
-            pub fn merge_existing(target: impl __t::IntoTarget<$row>) -> Write {
-                Write(__t::Write::merge_existing(target))
-            }
+                /// `merge`: deep-merge into json attributes; others are set as by `update`.
+                pub fn merge(target: impl __t::IntoTarget<$row>) -> Write {
+                    Write(__t::Write::merge(target))
+                }
 
-            /// `create`: a new entity with these attributes; fails if it exists.
-            pub fn create(target: impl __t::IntoTarget<$row>, new: New) -> Write {
-                Write(__t::Write::create(target, new.into_attrs()))
-            }
+                /// `merge` with `upsert: false`.
+                pub fn merge_existing(target: impl __t::IntoTarget<$row>) -> Write {
+                    Write(__t::Write::merge_existing(target))
+                }
 
-            /// `delete`: the entity, its links, and entities linked with `onDelete: 'cascade'`.
-            pub fn delete(target: impl __t::IntoTarget<$row>) -> $crate::Step {
-                __t::step(__t::delete_json::<$row>(target))
-            }
+                /// `create`: a new entity with these attributes; fails if it exists.
+                pub fn create(target: impl __t::IntoTarget<$row>, new: New) -> Write {
+                    Write(__t::Write::create(target, new.into_attrs()))
+                }
 
-            /// `link`: add links from the entity, with a typed setter per link label.
-            pub fn link(target: impl __t::IntoTarget<$row>) -> Links {
-                Links(__t::LinkWrite::link(target))
-            }
+                /// `delete`: the entity, its links, and entities linked with `onDelete: 'cascade'`.
+                pub fn delete(target: impl __t::IntoTarget<$row>) -> $crate::Step {
+                    __t::step(__t::delete_json::<$row>(target))
+                }
 
-            /// `unlink`: remove links from the entity.
-            pub fn unlink(target: impl __t::IntoTarget<$row>) -> Links {
-                Links(__t::LinkWrite::unlink(target))
-            }
+                /// `link`: add links from the entity, with a typed setter per link label.
+                pub fn link(target: impl __t::IntoTarget<$row>) -> Links {
+                    Links(__t::LinkWrite::link(target))
+                }
 
-            /// An `update`, `merge` or `create` step, with a typed setter per attribute.
-            #[derive(Debug, Clone)]
-            #[must_use = "a step does nothing until it is passed to `transact`"]
-            pub struct Write(__t::Write<$row>);
+                /// `unlink`: remove links from the entity.
+                pub fn unlink(target: impl __t::IntoTarget<$row>) -> Links {
+                    Links(__t::LinkWrite::unlink(target))
+                }
 
-            impl Write {
-                $(
-                    #[doc = concat!("`", $wire, "` (", $desc, ").")]
-                    pub fn $field(self, value: impl __t::IntoAttr<$ty>) -> Self {
-                        Write(self.0.set($wire, __t::IntoAttr::into_attr(value)))
-                    }
+                /// An `update`, `merge` or `create` step, with a typed setter per attribute.
+                #[derive(Debug, Clone)]
+                #[must_use = "a step does nothing until it is passed to `transact`"]
+                pub struct Write(__t::Write<$row>);
+
+                impl Write {
                     $(
-                        #[doc = concat!("Set `", $wire, "` to null.")]
-                        pub fn $clear(self) -> Self {
-                            Write(self.0.set($wire, __json::Value::Null))
+                        #[doc = concat!("`", $wire, "` (", $desc, ").")]
+                        pub fn $field(self, value: impl __t::IntoAttr<$ty>) -> Self {
+                            Write(self.0.set($wire, __t::IntoAttr::into_attr(value)))
                         }
-                    )?
-                )*
-            }
-
-            impl ::core::convert::From<Write> for $crate::Step {
-                fn from(w: Write) -> Self {
-                    __t::step(w.0.to_json())
-                }
-            }
-
-            impl $crate::IntoSteps for Write {
-                fn push_steps(self, out: &mut ::std::vec::Vec<$crate::Step>) {
-                    out.push(::core::convert::From::from(self));
-                }
-            }
-
-            /// A `link` or `unlink` step, with a typed setter per link label.
-            #[derive(Debug, Clone)]
-            #[must_use = "a step does nothing until it is passed to `transact`"]
-            pub struct Links(__t::LinkWrite<$row>);
-
-            impl Links {
-                $(
-                    #[doc = concat!("The ", $ldesc, ": add or remove this target (call again for \
-                        more).")]
-                    pub fn $lfield(self, target: impl __t::IntoTarget<super::$target>) -> Self {
-                        Links(self.0.add($label, __t::IntoTarget::into_target(target)))
-                    }
-                )*
-            }
-
-            impl ::core::convert::From<Links> for $crate::Step {
-                fn from(l: Links) -> Self {
-                    __t::step(l.0.to_json())
-                }
-            }
-
-            impl $crate::IntoSteps for Links {
-                fn push_steps(self, out: &mut ::std::vec::Vec<$crate::Step>) {
-                    out.push(::core::convert::From::from(self));
-                }
-            }
-
-            #[doc = concat!("A new `", $ns, "` entity: required attributes are required fields.")]
-            #[derive(Debug, Clone, PartialEq)]
-            pub struct New {
-                $(
-                    #[doc = concat!("`", $wire, "` (", $desc, ").")]
-                    pub $field: $rty,
-                )*
-            }
-
-            impl New {
-                fn into_attrs(self) -> __json::Map<::std::string::String, __json::Value> {
-                    #[allow(unused_mut)]
-                    let mut attrs = __json::Map::new();
-                    $(
-                        $crate::__new_attr!($kind, attrs, self.$field, $wire, $ty);
+                        $(
+                            #[doc = concat!("Set `", $wire, "` to null.")]
+                            pub fn $clear(self) -> Self {
+                                Write(self.0.set($wire, __json::Value::Null))
+                            }
+                        )?
                     )*
-                    attrs
+                }
+
+                impl ::core::convert::From<Write> for $crate::Step {
+                    fn from(w: Write) -> Self {
+                        __t::step(w.0.to_json())
+                    }
+                }
+
+                impl $crate::IntoSteps for Write {
+                    fn push_steps(self, out: &mut ::std::vec::Vec<$crate::Step>) {
+                        out.push(::core::convert::From::from(self));
+                    }
+                }
+
+                /// A `link` or `unlink` step, with a typed setter per link label.
+                #[derive(Debug, Clone)]
+                #[must_use = "a step does nothing until it is passed to `transact`"]
+                pub struct Links(__t::LinkWrite<$row>);
+
+                impl Links {
+                    $(
+                        #[doc = concat!("The ", $ldesc, ": add or remove this target (call again for \
+                            more).")]
+                        pub fn $lfield(self, target: impl __t::IntoTarget<super::super::$target>) -> Self {
+                            Links(self.0.add($label, __t::IntoTarget::into_target(target)))
+                        }
+                    )*
+                }
+
+                impl ::core::convert::From<Links> for $crate::Step {
+                    fn from(l: Links) -> Self {
+                        __t::step(l.0.to_json())
+                    }
+                }
+
+                impl $crate::IntoSteps for Links {
+                    fn push_steps(self, out: &mut ::std::vec::Vec<$crate::Step>) {
+                        out.push(::core::convert::From::from(self));
+                    }
+                }
+
+                #[doc = concat!("A new `", $ns, "` entity: required attributes are required fields.")]
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct New {
+                    $(
+                        #[doc = concat!("`", $wire, "` (", $desc, ").")]
+                        pub $field: $rty,
+                    )*
+                }
+
+                impl New {
+                    fn into_attrs(self) -> __json::Map<::std::string::String, __json::Value> {
+                        #[allow(unused_mut)]
+                        let mut attrs = __json::Map::new();
+                        $(
+                            $crate::__new_attr!($kind, attrs, self.$field, $wire, $ty);
+                        )*
+                        attrs
+                    }
+                }
+
+                // Written out rather than derived: serde's derive adds a field enum and a sequence
+                // visitor per row type, which a large schema pays for in compile time.
+                impl<'de> __serde::Deserialize<'de> for $row {
+                    fn deserialize<__D: __serde::Deserializer<'de>>(
+                        deserializer: __D,
+                    ) -> ::core::result::Result<Self, __D::Error> {
+                        struct Visitor;
+                        impl<'de> __serde::de::Visitor<'de> for Visitor {
+                            type Value = $row;
+                            fn expecting(
+                                &self,
+                                f: &mut ::core::fmt::Formatter<'_>,
+                            ) -> ::core::fmt::Result {
+                                f.write_str(concat!("a `", $ns, "` entity"))
+                            }
+                            fn visit_map<__M: __serde::de::MapAccess<'de>>(
+                                self,
+                                mut map: __M,
+                            ) -> ::core::result::Result<$row, __M::Error> {
+                                // Fields of a struct rather than locals named after attributes.
+                                struct Slots {
+                                    id: ::core::option::Option<__t::Id<$row>>,
+                                    $($field: ::core::option::Option<$rty>,)*
+                                }
+                                let mut slots = Slots {
+                                    id: ::core::option::Option::None,
+                                    $($field: ::core::option::Option::None,)*
+                                };
+                                while let ::core::option::Option::Some(key) =
+                                    map.next_key::<__t::de::Key<'de>>()?
+                                {
+                                    match key.as_str() {
+                                        "id" => {
+                                            slots.id = ::core::option::Option::Some(map.next_value()?);
+                                        }
+                                        $($wire => {
+                                            let wire = map.next_value::<
+                                                <$rty as __t::de::RowField>::Wire
+                                            >()?;
+                                            slots.$field = ::core::option::Option::Some(
+                                                <$rty as __t::de::RowField>::from_wire(wire),
+                                            );
+                                        })*
+                                        _ => {
+                                            map.next_value::<__serde::de::IgnoredAny>()?;
+                                        }
+                                    }
+                                }
+                                let missing = <__M::Error as __serde::de::Error>::missing_field;
+                                ::core::result::Result::Ok($row {
+                                    id: slots.id.ok_or_else(|| missing("id"))?,
+                                    $($field: match slots.$field {
+                                        ::core::option::Option::Some(value) => value,
+                                        ::core::option::Option::None => {
+                                            <$rty as __t::de::RowField>::missing()
+                                                .ok_or_else(|| missing($wire))?
+                                        }
+                                    },)*
+                                })
+                            }
+                        }
+                        __serde::Deserializer::deserialize_map(deserializer, Visitor)
+                    }
                 }
             }
         }
@@ -312,6 +388,14 @@ macro_rules! __literal_enum {
         }
 
         impl __t::Fits<__t::kind::String> for $enum {}
+
+        impl __t::de::RowField for $enum {
+            type Wire = $enum;
+            // `__`: no attribute handle (a constant in scope here) can have that name.
+            fn from_wire(__wire: $enum) -> $enum {
+                __wire
+            }
+        }
 
         impl __t::IntoAttr<$enum> for $enum {
             fn into_attr(self) -> __json::Value {

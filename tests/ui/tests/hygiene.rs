@@ -28,3 +28,55 @@ fn generated_code_ignores_user_items_named_like_prelude_items() {
     let q = schema::todos::query().filter(schema::todos::completed.eq(true));
     let _ = ::instant_admin::Query::instaql(&q);
 }
+
+/// Attributes named like the parameters and locals of generated code, and rows named `Option`,
+/// `String`, `D` and `M`.
+mod names {
+    instant_admin::include_schema!("names.schema.ts");
+}
+
+#[test]
+fn attributes_named_like_generated_bindings_compile_and_decode() {
+    use names::settings;
+    let row: names::Settings = serde_json::from_value(serde_json::json!({
+        "id": "6f7f4c2e-0b51-4a59-9a3c-3c4f1f0b8e0a",
+        "key": "theme", "value": {"dark": true}, "map": 3, "d": 0, "m": "b", "self": "me",
+        "unknown": [1, 2]
+    }))
+    .unwrap();
+    assert_eq!(row.key, "theme");
+    assert_eq!(row.value, serde_json::json!({"dark": true}));
+    assert_eq!(row.map, 3.0);
+    assert_eq!(row.m, ::core::option::Option::Some(names::SettingsM::B));
+    assert_eq!(row.self_.as_deref(), ::core::option::Option::Some("me"));
+    assert!(row.target.is_none());
+    assert!(row.d.is_some());
+
+    let missing = serde_json::from_value::<names::Settings>(serde_json::json!({
+        "id": "6f7f4c2e-0b51-4a59-9a3c-3c4f1f0b8e0a", "key": "k", "map": 1
+    }))
+    .unwrap_err();
+    assert!(missing.to_string().contains("missing field `value`"), "{missing}");
+
+    let q = settings::query()
+        .filter(settings::map.gt(1.0))
+        .with(settings::opt)
+        .with(settings::strs);
+    let _ = ::instant_admin::Query::instaql(&q);
+    let write = settings::update(settings::key.lookup("theme"))
+        .value(serde_json::json!(1))
+        .target("t")
+        .new(true)
+        .clear_target();
+    let _: ::instant_admin::Step = write.into();
+    let _: ::instant_admin::Step = settings::link(settings::key.lookup("theme"))
+        .opt(names::option::id.lookup("6f7f4c2e-0b51-4a59-9a3c-3c4f1f0b8e0a"))
+        .into();
+    let _: ::instant_admin::Step = names::option::create(
+        instant_admin::id(),
+        names::option::New {
+            some: ::core::option::Option::None,
+        },
+    )
+    .into();
+}
