@@ -56,7 +56,10 @@ fn attributes_named_like_generated_bindings_compile_and_decode() {
         "id": "6f7f4c2e-0b51-4a59-9a3c-3c4f1f0b8e0a", "key": "k", "map": 1
     }))
     .unwrap_err();
-    assert!(missing.to_string().contains("missing field `value`"), "{missing}");
+    assert!(
+        missing.to_string().contains("missing field `value`"),
+        "{missing}"
+    );
 
     let q = settings::query()
         .filter(settings::map.gt(1.0))
