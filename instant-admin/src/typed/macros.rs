@@ -3,8 +3,13 @@
 //! instant-codegen reads the schema, applies the naming rules and checks them, then emits one compact
 //! `__namespace!` invocation per namespace: names, types and capabilities, nothing else. These
 //! macros turn that description into the module of typed items, inside rustc. Keeping the repeated
-//! boilerplate here makes the proc macro's output (and its time) about seven times smaller. Not part
+//! boilerplate here makes the proc macro's output (and its time) about ten times smaller. Not part
 //! of the public API: the input format may change in any release.
+//!
+//! Attribute handles are constants named like the attributes (`todos::title`), and a constant in
+//! scope turns a binding of the same name into a pattern. So parameters, locals and generics of the
+//! items written here start with `__`, which no schema name maps to, and the row's `Deserialize`
+//! impl, which names its locals freely, lives in a child module where the handles are not in scope.
 
 /// One namespace's module, re-exports, row struct, markers, handles and builders.
 ///
@@ -133,140 +138,135 @@ macro_rules! __namespace {
                 pub const $lhandle: __t::Link<fields::$lfield> = __t::Link::new();
             )*
 
-            pub use self::__api::{
-                create, delete, link, merge, merge_existing, query, unlink, update, update_existing,
-                Links, New, Write,
-            };
+            /// A query for entities of this namespace.
+            pub fn query() -> __t::Select<$row> {
+                __t::Select::new()
+            }
 
-            /// Functions, builders and the row's `Deserialize` impl: in a module of their own so
-            /// that the attribute handles above (constants named like attributes) are not in scope
-            /// where parameters and locals are named.
-            mod __api {
+            /// `update`: set attributes, creating the entity if it does not exist.
+            pub fn update(__target: impl __t::IntoTarget<$row>) -> Write {
+                Write(__t::Write::update(__target))
+            }
+
+            /// `update` with `upsert: false`: fails if the entity does not exist.
+            pub fn update_existing(__target: impl __t::IntoTarget<$row>) -> Write {
+                Write(__t::Write::update_existing(__target))
+            }
+
+            /// `merge`: deep-merge into json attributes; others are set as by `update`.
+            pub fn merge(__target: impl __t::IntoTarget<$row>) -> Write {
+                Write(__t::Write::merge(__target))
+            }
+
+            /// `merge` with `upsert: false`.
+            pub fn merge_existing(__target: impl __t::IntoTarget<$row>) -> Write {
+                Write(__t::Write::merge_existing(__target))
+            }
+
+            /// `create`: a new entity with these attributes; fails if it exists.
+            pub fn create(__target: impl __t::IntoTarget<$row>, __new: New) -> Write {
+                Write(__t::Write::create(__target, __new.into_attrs()))
+            }
+
+            /// `delete`: the entity, its links, and entities linked with `onDelete: 'cascade'`.
+            pub fn delete(__target: impl __t::IntoTarget<$row>) -> $crate::Step {
+                __t::step(__t::delete_json::<$row>(__target))
+            }
+
+            /// `link`: add links from the entity, with a typed setter per link label.
+            pub fn link(__target: impl __t::IntoTarget<$row>) -> Links {
+                Links(__t::LinkWrite::link(__target))
+            }
+
+            /// `unlink`: remove links from the entity.
+            pub fn unlink(__target: impl __t::IntoTarget<$row>) -> Links {
+                Links(__t::LinkWrite::unlink(__target))
+            }
+
+            /// An `update`, `merge` or `create` step, with a typed setter per attribute.
+            #[derive(Debug, Clone)]
+            #[must_use = "a step does nothing until it is passed to `transact`"]
+            pub struct Write(__t::Write<$row>);
+
+            impl Write {
+                $(
+                    #[doc = concat!("`", $wire, "` (", $desc, ").")]
+                    pub fn $field(self, __value: impl __t::IntoAttr<$ty>) -> Self {
+                        Write(self.0.set($wire, __t::IntoAttr::into_attr(__value)))
+                    }
+                    $(
+                        #[doc = concat!("Set `", $wire, "` to null.")]
+                        pub fn $clear(self) -> Self {
+                            Write(self.0.set($wire, __json::Value::Null))
+                        }
+                    )?
+                )*
+            }
+
+            impl ::core::convert::From<Write> for $crate::Step {
+                fn from(__write: Write) -> Self {
+                    __t::step(__write.0.to_json())
+                }
+            }
+
+            impl $crate::IntoSteps for Write {
+                fn push_steps(self, __out: &mut ::std::vec::Vec<$crate::Step>) {
+                    __out.push(::core::convert::From::from(self));
+                }
+            }
+
+            /// A `link` or `unlink` step, with a typed setter per link label.
+            #[derive(Debug, Clone)]
+            #[must_use = "a step does nothing until it is passed to `transact`"]
+            pub struct Links(__t::LinkWrite<$row>);
+
+            impl Links {
+                $(
+                    #[doc = concat!("The ", $ldesc, ": add or remove this target (call again for \
+                        more).")]
+                    pub fn $lfield(self, __target: impl __t::IntoTarget<super::$target>) -> Self {
+                        Links(self.0.add($label, __t::IntoTarget::into_target(__target)))
+                    }
+                )*
+            }
+
+            impl ::core::convert::From<Links> for $crate::Step {
+                fn from(__links: Links) -> Self {
+                    __t::step(__links.0.to_json())
+                }
+            }
+
+            impl $crate::IntoSteps for Links {
+                fn push_steps(self, __out: &mut ::std::vec::Vec<$crate::Step>) {
+                    __out.push(::core::convert::From::from(self));
+                }
+            }
+
+            #[doc = concat!("A new `", $ns, "` entity: required attributes are required fields.")]
+            #[derive(Debug, Clone, PartialEq)]
+            pub struct New {
+                $(
+                    #[doc = concat!("`", $wire, "` (", $desc, ").")]
+                    pub $field: $rty,
+                )*
+            }
+
+            impl New {
+                fn into_attrs(self) -> __json::Map<::std::string::String, __json::Value> {
+                    #[allow(unused_mut)]
+                    let mut __attrs = __json::Map::new();
+                    $(
+                        $crate::__new_attr!($kind, __attrs, self.$field, $wire, $ty);
+                    )*
+                    __attrs
+                }
+            }
+
+            /// The row's `Deserialize` impl, in a module of its own so that the attribute handles
+            /// (constants named like attributes) are not in scope where its locals are named.
+            mod __de {
+                #[allow(unused_imports)]
                 use super::{__json, __p, __serde, __t, $row $(, $enum)*};
-                /// A query for entities of this namespace.
-                pub fn query() -> __t::Select<$row> {
-                    __t::Select::new()
-                }
-
-                /// `update`: set attributes, creating the entity if it does not exist.
-                pub fn update(target: impl __t::IntoTarget<$row>) -> Write {
-                    Write(__t::Write::update(target))
-                }
-
-                /// `update` with `upsert: false`: fails if the entity does not exist.
-                pub fn update_existing(target: impl __t::IntoTarget<$row>) -> Write {
-                    Write(__t::Write::update_existing(target))
-                }
-
-                /// `merge`: deep-merge into json attributes; others are set as by `update`.
-                pub fn merge(target: impl __t::IntoTarget<$row>) -> Write {
-                    Write(__t::Write::merge(target))
-                }
-
-                /// `merge` with `upsert: false`.
-                pub fn merge_existing(target: impl __t::IntoTarget<$row>) -> Write {
-                    Write(__t::Write::merge_existing(target))
-                }
-
-                /// `create`: a new entity with these attributes; fails if it exists.
-                pub fn create(target: impl __t::IntoTarget<$row>, new: New) -> Write {
-                    Write(__t::Write::create(target, new.into_attrs()))
-                }
-
-                /// `delete`: the entity, its links, and entities linked with `onDelete: 'cascade'`.
-                pub fn delete(target: impl __t::IntoTarget<$row>) -> $crate::Step {
-                    __t::step(__t::delete_json::<$row>(target))
-                }
-
-                /// `link`: add links from the entity, with a typed setter per link label.
-                pub fn link(target: impl __t::IntoTarget<$row>) -> Links {
-                    Links(__t::LinkWrite::link(target))
-                }
-
-                /// `unlink`: remove links from the entity.
-                pub fn unlink(target: impl __t::IntoTarget<$row>) -> Links {
-                    Links(__t::LinkWrite::unlink(target))
-                }
-
-                /// An `update`, `merge` or `create` step, with a typed setter per attribute.
-                #[derive(Debug, Clone)]
-                #[must_use = "a step does nothing until it is passed to `transact`"]
-                pub struct Write(__t::Write<$row>);
-
-                impl Write {
-                    $(
-                        #[doc = concat!("`", $wire, "` (", $desc, ").")]
-                        pub fn $field(self, value: impl __t::IntoAttr<$ty>) -> Self {
-                            Write(self.0.set($wire, __t::IntoAttr::into_attr(value)))
-                        }
-                        $(
-                            #[doc = concat!("Set `", $wire, "` to null.")]
-                            pub fn $clear(self) -> Self {
-                                Write(self.0.set($wire, __json::Value::Null))
-                            }
-                        )?
-                    )*
-                }
-
-                impl ::core::convert::From<Write> for $crate::Step {
-                    fn from(w: Write) -> Self {
-                        __t::step(w.0.to_json())
-                    }
-                }
-
-                impl $crate::IntoSteps for Write {
-                    fn push_steps(self, out: &mut ::std::vec::Vec<$crate::Step>) {
-                        out.push(::core::convert::From::from(self));
-                    }
-                }
-
-                /// A `link` or `unlink` step, with a typed setter per link label.
-                #[derive(Debug, Clone)]
-                #[must_use = "a step does nothing until it is passed to `transact`"]
-                pub struct Links(__t::LinkWrite<$row>);
-
-                impl Links {
-                    $(
-                        #[doc = concat!("The ", $ldesc, ": add or remove this target (call again for \
-                            more).")]
-                        pub fn $lfield(self, target: impl __t::IntoTarget<super::super::$target>) -> Self {
-                            Links(self.0.add($label, __t::IntoTarget::into_target(target)))
-                        }
-                    )*
-                }
-
-                impl ::core::convert::From<Links> for $crate::Step {
-                    fn from(l: Links) -> Self {
-                        __t::step(l.0.to_json())
-                    }
-                }
-
-                impl $crate::IntoSteps for Links {
-                    fn push_steps(self, out: &mut ::std::vec::Vec<$crate::Step>) {
-                        out.push(::core::convert::From::from(self));
-                    }
-                }
-
-                #[doc = concat!("A new `", $ns, "` entity: required attributes are required fields.")]
-                #[derive(Debug, Clone, PartialEq)]
-                pub struct New {
-                    $(
-                        #[doc = concat!("`", $wire, "` (", $desc, ").")]
-                        pub $field: $rty,
-                    )*
-                }
-
-                impl New {
-                    fn into_attrs(self) -> __json::Map<::std::string::String, __json::Value> {
-                        #[allow(unused_mut)]
-                        let mut attrs = __json::Map::new();
-                        $(
-                            $crate::__new_attr!($kind, attrs, self.$field, $wire, $ty);
-                        )*
-                        attrs
-                    }
-                }
-
                 // Written out rather than derived: serde's derive adds a field enum and a sequence
                 // visitor per row type, which a large schema pays for in compile time.
                 impl<'de> __serde::Deserialize<'de> for $row {
@@ -341,10 +341,10 @@ macro_rules! __namespace {
 #[macro_export]
 macro_rules! __new_attr {
     (opt, $attrs:ident, $value:expr, $wire:literal, $ty:ty) => {
-        if let ::core::option::Option::Some(value) = $value {
+        if let ::core::option::Option::Some(__value) = $value {
             $attrs.insert(
                 $wire.into(),
-                $crate::typed::IntoAttr::<$ty>::into_attr(value),
+                $crate::typed::IntoAttr::<$ty>::into_attr(__value),
             );
         }
     };
