@@ -198,7 +198,7 @@ pub fn derive_entity(input: TokenStream, manifest_dir: Option<&Path>) -> syn::Re
             Some(w) => w == wire,
             None => wire == rust_name || snake(wire) == rust_name,
         };
-        moves.push(quote! { #fident: wire.#fident, });
+        moves.push(quote! { #fident: __wire.#fident, });
 
         if wanted.as_deref().map_or(rust_name == "id", |w| w == "id") {
             wire_fields.push(quote! { #[serde(rename = "id")] #fident: #ty, });
@@ -284,7 +284,7 @@ pub fn derive_entity(input: TokenStream, manifest_dir: Option<&Path>) -> syn::Re
                 #[serde(rename = #label, default, deserialize_with = #helper)] #fident: #ty,
             });
             children.push(quote! {
-                node.insert(#label.into(), <#inner as ::instant_admin::typed::Projection>::node());
+                __node.insert(#label.into(), <#inner as ::instant_admin::typed::Projection>::node());
             });
             continue;
         }
@@ -324,11 +324,11 @@ pub fn derive_entity(input: TokenStream, manifest_dir: Option<&Path>) -> syn::Re
             }
 
             impl<'de> ::instant_admin::typed::__private::serde::Deserialize<'de> for #ident {
-                fn deserialize<D>(d: D) -> ::core::result::Result<Self, D::Error>
+                fn deserialize<__D>(__d: __D) -> ::core::result::Result<Self, __D::Error>
                 where
-                    D: ::instant_admin::typed::__private::serde::Deserializer<'de>,
+                    __D: ::instant_admin::typed::__private::serde::Deserializer<'de>,
                 {
-                    let wire = <#wire_ident as ::instant_admin::typed::__private::serde::Deserialize>::deserialize(d)?;
+                    let __wire = <#wire_ident as ::instant_admin::typed::__private::serde::Deserialize>::deserialize(__d)?;
                     ::core::result::Result::Ok(#ident { #(#moves)* })
                 }
             }
@@ -337,15 +337,15 @@ pub fn derive_entity(input: TokenStream, manifest_dir: Option<&Path>) -> syn::Re
                 type Namespace = #module::#row;
                 const NAMESPACE: &'static ::core::primitive::str = #ns_lit;
                 fn node() -> ::instant_admin::typed::__private::serde_json::Value {
-                    let mut node = ::instant_admin::typed::__private::serde_json::Map::new();
-                    let mut options = ::instant_admin::typed::__private::serde_json::Map::new();
-                    options.insert(
+                    let mut __node = ::instant_admin::typed::__private::serde_json::Map::new();
+                    let mut __options = ::instant_admin::typed::__private::serde_json::Map::new();
+                    __options.insert(
                         "fields".into(),
                         ::instant_admin::typed::__private::serde_json::json!([#(#fields_json),*]),
                     );
-                    node.insert("$".into(), ::instant_admin::typed::__private::serde_json::Value::Object(options));
+                    __node.insert("$".into(), ::instant_admin::typed::__private::serde_json::Value::Object(__options));
                     #(#children)*
-                    ::instant_admin::typed::__private::serde_json::Value::Object(node)
+                    ::instant_admin::typed::__private::serde_json::Value::Object(__node)
                 }
             }
 

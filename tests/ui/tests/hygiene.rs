@@ -83,3 +83,28 @@ fn attributes_named_like_generated_bindings_compile_and_decode() {
     )
     .into();
 }
+
+/// A projection derived in a module whose items are named like the derive's bindings and generics.
+mod projection {
+    #![allow(dead_code, non_upper_case_globals)]
+    const d: () = ();
+    const node: () = ();
+    const options: () = ();
+    const wire: () = ();
+    struct D;
+
+    #[derive(instant_admin::Entity, Debug)]
+    #[instant(entity = "todos", schema = "app.schema.ts")]
+    pub struct TodoTitle {
+        pub title: String,
+    }
+}
+
+#[test]
+fn derived_projections_ignore_user_items_named_like_their_bindings() {
+    let row: projection::TodoTitle =
+        serde_json::from_value(serde_json::json!({"id": "x", "title": "hi"})).unwrap();
+    assert_eq!(row.title, "hi");
+    let node = <projection::TodoTitle as instant_admin::typed::Projection>::node();
+    assert_eq!(node, serde_json::json!({"$": {"fields": ["title"]}}));
+}
