@@ -18,13 +18,18 @@
 /// ```text
 /// "todos" mod todos, struct Todos;
 /// attrs {
-///     #[serde(default)]                      // the row field's extra serde attributes
-///     due: Option<DateTime> = "due" as due, // row field: row type = wire name as handle const
-///         value DateTime, opt clear_due,     // value type, req|creq|opt, clear setter if not req
-///         [Comparable], "date, optional, indexed";  // capability traits, description
+///     title: __p::String = "title" as title, value __p::String, req, [Comparable Likeable], "string, indexed";
+///     #[serde(default, with = "__t::date::option")]
+///     due_date: __p::Option<__t::DateTime> = "dueDate" as due_date, value __t::DateTime, opt clear_due_date,
+///         [Comparable], "date, optional, indexed";
 /// }
-/// links { owner = "owner" as owner: One Users, "link `owner` to one `$users`"; }
+/// links { owner = "owner" as owner: One SysUsers, "link `owner` to one `$users`"; }
 /// enums { TodosStatus = "status" { Open = "open", Done = "done" } }
+/// ```
+///
+/// Per attribute: the row field's extra serde attributes, then `field: row type = wire name as handle`,
+/// the value type, `req` / `creq` (client-required) / `opt` with the clear setter's name unless
+/// required, the capability traits, and a description for the docs.
 /// ```
 #[doc(hidden)]
 #[macro_export]
