@@ -465,16 +465,6 @@ fn doc_col(r: &rusqlite::Row<'_>, i: usize) -> Result<Doc, rusqlite::Error> {
     Ok(Doc::parse(text))
 }
 
-/// Parses a stored document.
-pub fn parse_doc(text: &str) -> Doc {
-    Doc::parse(text)
-}
-
-/// Serializes a document.
-pub fn encode_doc(doc: &Doc) -> String {
-    doc.encode()
-}
-
 /// Read access to one app's data, with a per-request cache of entities.
 pub struct Reader<'c> {
     /// The connection.
@@ -669,20 +659,11 @@ impl<'c> Reader<'c> {
     /// Entities of namespace `et` whose indexed/unique data attribute `a` equals `v`, loaded
     /// (and cached) with one joined statement.
     pub fn ents_with_value(&mut self, et: i64, a: i64, v: &Value) -> Result<Vec<String>, ApiError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT x.e, x.t, x.doc FROM vals AS i JOIN ents AS x ON x.app = i.app AND x.et = ?3 AND x.e = i.e
-             WHERE i.app = ?1 AND i.a = ?2 AND i.v = ?4",
-        )?;
-        let mut rows = st.query(params![self.app, a, et, encode(v)])?;
-        let mut out = Vec::new();
+        let found = self.ents_with_value_uncached(et, a, v)?;
         let slot = self.cache.entry(et).or_default();
-        while let Some(r) = rows.next()? {
-            let e: String = r.get(0)?;
-            let ent = Ent {
-                t: r.get(1)?,
-                doc: doc_col(r, 2)?,
-            };
-            slot.insert(e.clone(), Some(Rc::new(ent)));
+        let mut out = Vec::with_capacity(found.len());
+        for (e, ent) in found {
+            slot.insert(e.clone(), Some(ent));
             out.push(e);
         }
         Ok(out)
