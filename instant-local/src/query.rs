@@ -1116,6 +1116,21 @@ impl<'r> Evaluator<'r, '_> {
         Ok(items.into_iter().map(|(o, _)| o).collect())
     }
 
+    /// The entities linked to `e` through `label`, and whether that side of the link is has-one.
+    fn linked_ids(
+        &mut self,
+        etype: &str,
+        e: &str,
+        label: &str,
+    ) -> Result<(Vec<String>, bool), ApiError> {
+        let linked = self.reader.linked(self.attrs, etype, e, label)?;
+        let singular = self
+            .attrs
+            .link_end(etype, label)
+            .is_some_and(|l| l.singular());
+        Ok((linked.map(|(_, ids)| ids).unwrap_or_default(), singular))
+    }
+
     /// The answer object of entity `e` (loaded as `ent`), or None when it is hidden.
     fn object(
         &mut self,
@@ -1135,12 +1150,8 @@ impl<'r> Evaluator<'r, '_> {
                 return Ok(None);
             }
         }
-        let keep_full = self.perms.is_some() || node.etype == "$files";
-        let (mut obj, full) = if keep_full {
-            (full.clone(), full)
-        } else {
-            (full, Map::new())
-        };
+        // Reached only under rules or for `$files` (see above), which both read the whole entity.
+        let mut obj = full.clone();
         if let Some(fields) = &node.fields {
             let want_url = node.etype == "$files" && fields.iter().any(|f| f == "url");
             obj.retain(|k, _| k == "id" || fields.contains(k) || (want_url && k == "location-id"));
@@ -1165,12 +1176,7 @@ impl<'r> Evaluator<'r, '_> {
             p.apply_field_rules(self.reader, self.attrs, &node.etype, &full, &mut obj)?;
         }
         for (label, child) in &node.children {
-            let linked = self.reader.linked(self.attrs, &node.etype, e, label)?;
-            let singular = self
-                .attrs
-                .link_end(&node.etype, label)
-                .is_some_and(|l| l.singular());
-            let ids = linked.map(|(_, ids)| ids).unwrap_or_default();
+            let (ids, singular) = self.linked_ids(&node.etype, e, label)?;
             if self.perms.is_some() && ids.is_empty() {
                 obj.remove(label);
                 continue;
@@ -1220,11 +1226,7 @@ impl<'r> Evaluator<'r, '_> {
                 .retain(|(k, _)| k == "id" || fields.iter().any(|f| f == k));
         }
         for (label, child) in &node.children {
-            let linked = self.reader.linked(attrs, &node.etype, e, label)?;
-            let singular = attrs
-                .link_end(&node.etype, label)
-                .is_some_and(|l| l.singular());
-            let ids = linked.map(|(_, ids)| ids).unwrap_or_default();
+            let (ids, singular) = self.linked_ids(&node.etype, e, label)?;
             let items = self.nested(child, ids, env)?;
             let f = if env.inference && singular {
                 Field::One(items.into_iter().next().map(Box::new))
