@@ -62,9 +62,25 @@ impl Query for &Value {
 pub(crate) fn from_body<T: serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, serde_json::Error> {
+    from_body_seed(body, std::marker::PhantomData::<T>)
+}
+
+/// [`from_body`] for a value that needs state to decode (a [`serde::de::DeserializeSeed`]).
+pub(crate) fn from_body_seed<'de, S: serde::de::DeserializeSeed<'de>>(
+    body: &'de [u8],
+    seed: S,
+) -> Result<S::Value, serde_json::Error> {
+    fn read<'de, R: serde_json::de::Read<'de>, S: serde::de::DeserializeSeed<'de>>(
+        mut de: serde_json::Deserializer<R>,
+        seed: S,
+    ) -> Result<S::Value, serde_json::Error> {
+        let value = seed.deserialize(&mut de)?;
+        de.end()?;
+        Ok(value)
+    }
     match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(body),
+        Ok(text) => read(serde_json::Deserializer::from_str(text), seed),
+        Err(_) => read(serde_json::Deserializer::from_slice(body), seed),
     }
 }
 

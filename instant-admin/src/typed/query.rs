@@ -493,6 +493,12 @@ fn decode_rows_direct<O: DeserializeOwned>(
         ns: &'a str,
         marker: PhantomData<fn() -> O>,
     }
+    impl<'de, O: DeserializeOwned> serde::de::DeserializeSeed<'de> for Rows<'_, O> {
+        type Value = Vec<O>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<O>, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
     impl<'de, O: DeserializeOwned> serde::de::Visitor<'de> for Rows<'_, O> {
         type Value = Vec<O>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -500,8 +506,8 @@ fn decode_rows_direct<O: DeserializeOwned>(
         }
         fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Vec<O>, M::Error> {
             let mut rows = None;
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                if key == self.ns {
+            while let Some(key) = map.next_key::<super::de::Key<'de>>()? {
+                if key.as_str() == self.ns {
                     rows = map.next_value::<Option<Vec<O>>>()?;
                 } else {
                     map.next_value::<serde::de::IgnoredAny>()?;
@@ -510,25 +516,13 @@ fn decode_rows_direct<O: DeserializeOwned>(
             Ok(rows.unwrap_or_default())
         }
     }
-    fn read<'de, R: serde_json::de::Read<'de>, O: DeserializeOwned>(
-        mut de: serde_json::Deserializer<R>,
-        ns: &str,
-    ) -> Result<Vec<O>, serde_json::Error> {
-        let rows = serde::Deserializer::deserialize_map(
-            &mut de,
-            Rows {
-                ns,
-                marker: PhantomData,
-            },
-        )?;
-        de.end()?;
-        Ok(rows)
-    }
-    // As `crate::query::from_body`: text checked once is parsed without per-string UTF-8 checks.
-    match std::str::from_utf8(body) {
-        Ok(text) => read(serde_json::Deserializer::from_str(text), ns),
-        Err(_) => read(serde_json::Deserializer::from_slice(body), ns),
-    }
+    crate::query::from_body_seed(
+        body,
+        Rows {
+            ns,
+            marker: PhantomData,
+        },
+    )
 }
 
 impl<N, O> Clone for Select<N, O> {
