@@ -92,20 +92,7 @@ pub fn expand_schema(schema: &Schema, tracked: &[String]) -> Result<TokenStream,
     for (ns, entity) in &schema.entities {
         root_types.claim(&pascal(ns), ns);
         modules.claim(&snake(ns), ns);
-        for (name, attr) in &entity.attrs {
-            if attr
-                .type_param
-                .as_ref()
-                .and_then(|t| t.literals.as_ref())
-                .is_some()
-            {
-                root_types.claim(
-                    &format!("{}{}", pascal(ns), pascal(name)),
-                    &format!("{ns}.{name}"),
-                );
-            }
-        }
-        match expand_namespace(&schema, ns, entity) {
+        match expand_namespace(&schema, ns, entity, &mut root_types) {
             Ok(ts) => items.push(ts),
             Err(mut e) => errors.append(&mut e),
         }
@@ -204,6 +191,7 @@ fn expand_namespace(
     schema: &Schema,
     ns: &str,
     entity: &Entity,
+    root_types: &mut Scope,
 ) -> Result<TokenStream, Vec<ExpandError>> {
     let row = ident(&pascal(ns));
     let module = ident(&snake(ns));
@@ -286,7 +274,8 @@ fn expand_namespace(
         if let Some(lits) = attr.type_param.as_ref().and_then(|t| t.literals.as_ref()) {
             if attr.value_type == ValueType::String {
                 let ty = enum_name(ns, name);
-                types_scope.claim(&ty.to_string(), &format!("{ns}.{name}"));
+                // Enums are re-exported beside the row structs, so they share the root's scope.
+                root_types.claim(&ty.to_string(), &format!("{ns}.{name}"));
                 let variants = enum_variants(lits);
                 enums.push(quote! { #ty = #name { #(#variants = #lits),* } });
             }
