@@ -923,10 +923,7 @@ impl<'s> Parser<'s> {
         loop {
             let Some(t) = self.peek() else {
                 let (open, span) = stack.last().copied().unwrap_or(("(", self.eof_span()));
-                return Err((
-                    format!("unclosed `{open}`: the file ends before it is closed"),
-                    span,
-                ));
+                return Err(unclosed(open, span));
             };
             let span = Span::new(t.start, t.end);
             match t.kind {
@@ -1279,33 +1276,13 @@ impl<'s> Parser<'s> {
                 return Ok(args);
             }
             if self.peek().is_none() {
-                return Err((
-                    "unclosed `(`: the file ends before it is closed".into(),
-                    open,
-                ));
+                return Err(unclosed("(", open));
             }
             if self.is_punct(0, "...") {
                 return Err(("spread arguments are not supported".into(), self.cur_span()));
             }
             args.push(self.expr()?);
-            if self.is_punct(0, ",") {
-                self.pos += 1;
-            } else if !self.is_punct(0, ")") {
-                if self.peek().is_none() {
-                    return Err((
-                        "unclosed `(`: the file ends before it is closed".into(),
-                        open,
-                    ));
-                }
-                return Err((
-                    format!(
-                        "expected `,` or `)` in the arguments of the call opened at line {}, found {}",
-                        line_of(self.src, open.start),
-                        self.describe_cur()
-                    ),
-                    self.cur_span(),
-                ));
-            }
+            self.list_separator(")", "the arguments of the call", open)?;
         }
     }
 
@@ -1409,10 +1386,7 @@ impl<'s> Parser<'s> {
                 return Ok(Expr::Obj(members, Span::new(open.start, self.prev_end())));
             }
             let Some(t) = self.peek().cloned() else {
-                return Err((
-                    "unclosed `{`: the file ends before it is closed".into(),
-                    open,
-                ));
+                return Err(unclosed("{", open));
             };
             let kspan = Span::new(t.start, t.end);
             if self.is_punct(0, "...") {
@@ -1495,24 +1469,7 @@ impl<'s> Parser<'s> {
                     value,
                 });
             }
-            if self.is_punct(0, ",") {
-                self.pos += 1;
-            } else if !self.is_punct(0, "}") {
-                if self.peek().is_none() {
-                    return Err((
-                        "unclosed `{`: the file ends before it is closed".into(),
-                        open,
-                    ));
-                }
-                return Err((
-                    format!(
-                        "expected `,` or `}}` in the object opened at line {}, found {}",
-                        line_of(self.src, open.start),
-                        self.describe_cur()
-                    ),
-                    self.cur_span(),
-                ));
-            }
+            self.list_separator("}", "the object", open)?;
         }
     }
 
@@ -1526,10 +1483,7 @@ impl<'s> Parser<'s> {
                 return Ok(Expr::Arr(items, Span::new(open.start, self.prev_end())));
             }
             if self.peek().is_none() {
-                return Err((
-                    "unclosed `[`: the file ends before it is closed".into(),
-                    open,
-                ));
+                return Err(unclosed("[", open));
             }
             if self.is_punct(0, "...") {
                 return Err((
@@ -1538,26 +1492,45 @@ impl<'s> Parser<'s> {
                 ));
             }
             items.push(self.expr()?);
-            if self.is_punct(0, ",") {
-                self.pos += 1;
-            } else if !self.is_punct(0, "]") {
-                if self.peek().is_none() {
-                    return Err((
-                        "unclosed `[`: the file ends before it is closed".into(),
-                        open,
-                    ));
-                }
-                return Err((
-                    format!(
-                        "expected `,` or `]` in the array opened at line {}, found {}",
-                        line_of(self.src, open.start),
-                        self.describe_cur()
-                    ),
-                    self.cur_span(),
-                ));
-            }
+            self.list_separator("]", "the array", open)?;
         }
     }
+
+    /// After an item of a list opened at `open` and closed by `close`: consumes a `,`, or checks
+    /// that `close` comes next. `what` names the list in the error ("the array").
+    fn list_separator(&mut self, close: &str, what: &str, open: Span) -> PResult<()> {
+        if self.is_punct(0, ",") {
+            self.pos += 1;
+            return Ok(());
+        }
+        if self.is_punct(0, close) {
+            return Ok(());
+        }
+        if self.peek().is_none() {
+            let opener = match close {
+                ")" => "(",
+                "]" => "[",
+                _ => "{",
+            };
+            return Err(unclosed(opener, open));
+        }
+        Err((
+            format!(
+                "expected `,` or `{close}` in {what} opened at line {}, found {}",
+                line_of(self.src, open.start),
+                self.describe_cur()
+            ),
+            self.cur_span(),
+        ))
+    }
+}
+
+/// The error for a file that ends inside the bracket `open` opened at `span`.
+fn unclosed(open: &str, span: Span) -> (String, Span) {
+    (
+        format!("unclosed `{open}`: the file ends before it is closed"),
+        span,
+    )
 }
 
 trait NlNext {

@@ -256,3 +256,20 @@ fn validate_a_schema_built_in_code() {
         serde_json::json!({})
     );
 }
+
+ts_case!(
+    missing_comma_in_object,
+    schema("    todos: i.entity({ title: i.string() done: i.boolean() }),", "")
+);
+ts_case!(
+    missing_comma_in_arguments,
+    "const _schema = i.schema({ entities: {}, links: {} } { rooms: {} });\nexport default _schema;\n"
+);
+ts_case!(
+    missing_comma_in_array,
+    "const _schema = i.schema({ entities: {}, links: {}, rooms: [\"a\" \"b\"] });\nexport default _schema;\n"
+);
+ts_case!(
+    file_ends_after_an_array_item,
+    "const tags = [\"a\""
+);
