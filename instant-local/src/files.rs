@@ -5,9 +5,8 @@ use crate::perms::Vars;
 use crate::server::{file_by_path, notify, perm_ctx, put_blob, reply, Fail, Req, Shared, Who};
 use crate::store::{AppMeta, Db, Reader};
 use crate::tx::{transact, TxOptions};
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
@@ -144,13 +143,7 @@ fn delete_file(
 }
 
 /// `PUT /admin/storage/upload`
-pub async fn upload(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn upload(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let mut changed = None;
     let r = (|| -> Result<Value, Fail> {
         let app_id = req.app_id()?;
@@ -188,12 +181,7 @@ pub async fn upload(
 }
 
 /// `DELETE /admin/storage/files?filename=`
-pub async fn delete_one(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let req = Req::new(headers, raw, Bytes::new());
+pub async fn delete_one(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let mut changed = None;
     let r = (|| -> Result<Value, Fail> {
         let app_id = req.app_id()?;
@@ -213,13 +201,7 @@ pub async fn delete_one(
 }
 
 /// `POST /admin/storage/files/delete`
-pub async fn delete_many(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn delete_many(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let mut changed = None;
     let r = (|| -> Result<Value, Fail> {
         let app_id = req.app_id()?;
@@ -259,12 +241,7 @@ pub async fn delete_many(
 }
 
 /// `GET /admin/storage/files` (legacy list shape).
-pub async fn list(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let req = Req::new(headers, raw, Bytes::new());
+pub async fn list(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply((|| -> Result<Value, Fail> {
         let app_id = req.app_id()?;
         let db = s.lock();
@@ -291,12 +268,7 @@ pub async fn list(
 }
 
 /// `GET /admin/storage/signed-download-url?filename=`
-pub async fn signed_download_url(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let req = Req::new(headers, raw, Bytes::new());
+pub async fn signed_download_url(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply((|| -> Result<Value, Fail> {
         let app_id = req.app_id()?;
         let db = s.lock();
@@ -315,13 +287,7 @@ pub async fn signed_download_url(
 }
 
 /// `POST /admin/storage/signed-upload-url`
-pub async fn signed_upload_url(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn signed_upload_url(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply((|| -> Result<Value, Fail> {
         let body = req.json()?;
         let app_id = match body.get("app_id").and_then(Value::as_str) {
@@ -356,10 +322,8 @@ pub async fn signed_upload_url(
 pub async fn consume_upload_url(
     State(s): State<Arc<Shared>>,
     Path(token): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Req,
 ) -> Response {
-    let req = Req::new(headers, None, body);
     let mut changed = None;
     let r = (|| -> Result<Value, Fail> {
         let mut db = s.lock();

@@ -3,9 +3,7 @@
 use crate::error::ApiError;
 use crate::query::split_rule_params;
 use crate::server::{perm_ctx, run_query, Fail, Req, Shared};
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -26,13 +24,7 @@ fn hash_of(v: &Value) -> u64 {
 
 /// `POST /admin/subscribe-query`: `sse-init`, `add-query-ok`, then `refresh-ok` after every
 /// transaction that changes the result.
-pub async fn subscribe_query(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn subscribe_query(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let prepared = (|| -> Result<_, Fail> {
         let app_id = req.app_id()?;
         let body = req.json()?;

@@ -8,7 +8,7 @@ use crate::store::{AppMeta, Db, Reader};
 use crate::tx::{transact, TxOptions};
 use crate::values::{format_ts, now_ms, parse_uuid};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
@@ -259,16 +259,27 @@ pub enum Who {
     Guest,
 }
 
-impl Req {
-    /// Builds a request from its parts.
-    pub fn new(headers: HeaderMap, raw: Option<String>, body: Bytes) -> Req {
-        Req {
-            headers,
-            params: parse_query(raw.as_deref()),
-            body,
-        }
-    }
+/// Handlers take a `Req` as their last argument: headers, parsed query string and the whole body
+/// (within the router's body limit; a body over it is axum's 413).
+impl<S: Send + Sync> FromRequest<S> for Req {
+    type Rejection = Response;
 
+    async fn from_request(req: Request, state: &S) -> Result<Req, Response> {
+        let (mut parts, body) = req.into_parts();
+        let headers = std::mem::take(&mut parts.headers);
+        let params = parse_query(parts.uri.query());
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Req {
+            headers,
+            params,
+            body,
+        })
+    }
+}
+
+impl Req {
     /// A header value as text.
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
@@ -429,23 +440,11 @@ pub fn run_query(
     ev.run(query, &env)
 }
 
-async fn query(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+async fn query(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply_answer(query_inner(&s, &req, false))
 }
 
-async fn query_perms_check(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+async fn query_perms_check(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply_answer(query_inner(&s, &req, true))
 }
 
@@ -566,23 +565,11 @@ fn query_inner(s: &Shared, req: &Req, debug: bool) -> Result<Answer, Fail> {
     ))
 }
 
-async fn transact_route(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+async fn transact_route(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply(transact_inner(&s, &req, false))
 }
 
-async fn transact_perms_check(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+async fn transact_perms_check(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply(transact_inner(&s, &req, true))
 }
 
@@ -646,12 +633,7 @@ fn transact_inner(s: &Shared, req: &Req, debug: bool) -> Result<Value, Fail> {
     Ok(json!({"tx-id": out.tx_id}))
 }
 
-async fn presence(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let req = Req::new(headers, raw, Bytes::new());
+async fn presence(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let res = (|| -> Result<Value, ApiError> {
         let app_id = req.app_id()?;
         let db = s.lock();
@@ -669,12 +651,7 @@ async fn presence(
     }
 }
 
-async fn schema_route(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let req = Req::new(headers, raw, Bytes::new());
+async fn schema_route(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let res = (|| -> Result<Value, ApiError> {
         let app_id = req.app_id()?;
         let db = s.lock();
@@ -721,13 +698,7 @@ pub fn create_app(
     Ok((id, token))
 }
 
-async fn ephemeral(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+async fn ephemeral(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let res = (|| -> Result<Value, Fail> {
         let body = req.json()?;
         let title = match body.get("title") {

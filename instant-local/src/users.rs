@@ -5,9 +5,7 @@ use crate::server::{clean_email, reply, Fail, MagicCode, Req, Shared};
 use crate::store::{AppMeta, Db, Reader};
 use crate::tx::{transact, TxOptions};
 use crate::values::{format_ts, now_ms, parse_uuid};
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::Response;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
@@ -189,13 +187,7 @@ fn admin_app(s: &Shared, req: &Req) -> Result<(String, AppMeta), ApiError> {
 }
 
 /// `POST /admin/refresh_tokens`
-pub async fn refresh_tokens(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn refresh_tokens(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let r = (|| {
         let (_, app) = admin_app(&s, &req)?;
         let body = req.json()?;
@@ -243,13 +235,7 @@ pub async fn refresh_tokens(
 }
 
 /// `POST /runtime/auth/verify_refresh_token`
-pub async fn verify_refresh_token(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn verify_refresh_token(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply((|| {
         let body = req.json()?;
         let app_id = match body.get("app-id").and_then(Value::as_str) {
@@ -319,12 +305,7 @@ fn find_user(db: &Db, app: &AppMeta, req: &Req) -> Result<Option<Map<String, Val
 }
 
 /// `GET /admin/users`
-pub async fn get_user(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let req = Req::new(headers, raw, Bytes::new());
+pub async fn get_user(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply((|| {
         let (_, app) = admin_app(&s, &req)?;
         let db = s.lock();
@@ -338,12 +319,7 @@ pub async fn get_user(
 }
 
 /// `DELETE /admin/users`
-pub async fn delete_user(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let req = Req::new(headers, raw, Bytes::new());
+pub async fn delete_user(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let mut changed = None;
     let out = reply((|| {
         let (_, app) = admin_app(&s, &req)?;
@@ -375,13 +351,7 @@ pub async fn delete_user(
 }
 
 /// `POST /admin/sign_out`
-pub async fn sign_out(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn sign_out(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply((|| {
         let (app_id, app) = admin_app(&s, &req)?;
         let body = req.json()?;
@@ -424,13 +394,7 @@ pub async fn sign_out(
 }
 
 /// `POST /admin/sign_in_guest`
-pub async fn sign_in_guest(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn sign_in_guest(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let r = (|| {
         let (_, app) = admin_app(&s, &req)?;
         let body = req.json()?;
@@ -483,35 +447,17 @@ fn make_code(s: &Shared, req: &Req, send: bool) -> Result<Value, Fail> {
 }
 
 /// `POST /admin/magic_code`
-pub async fn magic_code(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn magic_code(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply(make_code(&s, &req, false))
 }
 
 /// `POST /admin/send_magic_code`: the code is logged and kept, never e-mailed.
-pub async fn send_magic_code(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn send_magic_code(State(s): State<Arc<Shared>>, req: Req) -> Response {
     reply(make_code(&s, &req, true))
 }
 
 /// `POST /admin/verify_magic_code`
-pub async fn verify_magic_code(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let req = Req::new(headers, raw, body);
+pub async fn verify_magic_code(State(s): State<Arc<Shared>>, req: Req) -> Response {
     let r = (|| {
         let (app_id, app) = admin_app(&s, &req)?;
         let body = req.json()?;
