@@ -56,10 +56,34 @@ enum Action {
     DeleteAttr,
 }
 
+/// An entity named by id or by a lookup (a unique attribute and its value), in entity or link
+/// position.
 #[derive(Debug, Clone)]
 enum Eid {
     Id(String),
     Lookup(String, Value),
+}
+
+/// Reads an id or lookup: a uuid, a lookup string, `[attr, value]` or `{attr: value}`. `None` for
+/// any other shape; each position reports that with its own error.
+fn parse_ref(v: &Value, steps: &Value) -> Result<Option<Eid>, ApiError> {
+    Ok(match v {
+        Value::String(s) => match parse_uuid(s) {
+            Some(u) => Some(Eid::Id(u)),
+            None => parse_lookup_str(s, steps)?.map(|(a, val)| Eid::Lookup(a, val)),
+        },
+        Value::Array(a) => match a.as_slice() {
+            [Value::String(attr), val] => {
+                Some(Eid::Lookup(attr.clone(), values::normalize(val.clone())))
+            }
+            _ => None,
+        },
+        Value::Object(m) if m.len() == 1 => m
+            .iter()
+            .next()
+            .map(|(k, val)| Eid::Lookup(k.clone(), values::normalize(val.clone()))),
+        _ => None,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -150,32 +174,13 @@ fn parse_eid(v: &Value, idx: usize, steps: &Value) -> Result<Eid, ApiError> {
             json!({"message": format!("Invalid entity ID '{}'. Entity IDs must be UUIDs or lookup references.", render_id(v)), "in": [idx, 2]}),
         )
     };
-    match v {
-        Value::String(s) => {
-            if let Some(u) = parse_uuid(s) {
-                return Ok(Eid::Id(u));
-            }
-            match parse_lookup_str(s, steps)? {
-                Some((a, val)) => Ok(Eid::Lookup(a, val)),
-                None => Err(invalid()),
-            }
-        }
-        Value::Array(a) if a.len() == 2 => match a.as_slice() {
-            [Value::String(attr), val] => {
-                Ok(Eid::Lookup(attr.clone(), values::normalize(val.clone())))
-            }
-            _ => Err(invalid()),
-        },
-        Value::Object(m) if m.len() == 1 => match m.iter().next() {
-            Some((k, val)) => Ok(Eid::Lookup(k.clone(), values::normalize(val.clone()))),
-            None => Err(invalid()),
-        },
-        Value::Object(m) if m.len() > 1 => Err(steps_err(
+    if matches!(v, Value::Object(m) if m.len() > 1) {
+        return Err(steps_err(
             steps,
             json!({"message": "lookup must be an object with a single unique attr and value.", "in": [idx, 2]}),
-        )),
-        _ => Err(invalid()),
+        ));
     }
+    parse_ref(v, steps)?.ok_or_else(invalid)
 }
 
 fn parse_steps(steps: &Value) -> Result<Vec<Step<'_>>, ApiError> {
@@ -321,12 +326,7 @@ fn parse_add_attr(m: &Value) -> Result<AttrDef, String> {
     Ok(a)
 }
 
-enum Target {
-    Id(String),
-    Lookup(String, Value),
-}
-
-fn link_targets(v: &Value, steps: &Value, admin: bool) -> Result<Vec<Target>, ApiError> {
+fn link_targets(v: &Value, steps: &Value, admin: bool) -> Result<Vec<Eid>, ApiError> {
     let bad = || {
         ApiError::validation_msg(
             "tx-step",
@@ -338,35 +338,12 @@ fn link_targets(v: &Value, steps: &Value, admin: bool) -> Result<Vec<Target>, Ap
             },
         )
     };
-    let one = |x: &Value| -> Result<Target, ApiError> {
-        match x {
-            Value::String(s) => {
-                if let Some(u) = parse_uuid(s) {
-                    return Ok(Target::Id(u));
-                }
-                match parse_lookup_str(s, steps)? {
-                    Some((a, val)) => Ok(Target::Lookup(a, val)),
-                    None => Err(bad()),
-                }
-            }
-            Value::Array(p) if p.len() == 2 => match p.as_slice() {
-                [Value::String(a), val] => {
-                    Ok(Target::Lookup(a.clone(), values::normalize(val.clone())))
-                }
-                _ => Err(bad()),
-            },
-            Value::Object(m) if m.len() == 1 => match m.iter().next() {
-                Some((k, val)) => Ok(Target::Lookup(k.clone(), values::normalize(val.clone()))),
-                None => Err(bad()),
-            },
-            _ => Err(bad()),
-        }
-    };
+    let one = |x: &Value| parse_ref(x, steps)?.ok_or_else(bad);
     match v {
         Value::Array(a) => a.iter().map(one).collect(),
         Value::Object(m) => Ok(m
             .iter()
-            .map(|(k, val)| Target::Lookup(k.clone(), values::normalize(val.clone())))
+            .map(|(k, val)| Eid::Lookup(k.clone(), values::normalize(val.clone())))
             .collect()),
         other => Ok(vec![one(other)?]),
     }
@@ -646,10 +623,10 @@ impl Exec<'_, '_> {
         })
     }
 
-    fn resolve_target(&mut self, target_etype: &str, t: Target) -> Result<String, ApiError> {
+    fn resolve_target(&mut self, target_etype: &str, t: Eid) -> Result<String, ApiError> {
         match t {
-            Target::Id(id) => Ok(id),
-            Target::Lookup(attr, v) => {
+            Eid::Id(id) => Ok(id),
+            Eid::Lookup(attr, v) => {
                 if self.attrs.fwd(target_etype, &attr).is_none()
                     && !attr.contains('.')
                     && attr != "id"
