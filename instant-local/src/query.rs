@@ -490,6 +490,18 @@ impl Parser<'_> {
                 qerr(q, format!("The data type of `{name}` is `{t}`, but the query got the value `{}` of type `{}`.", jtext(v), values::type_name(v)))
             }
         };
+        // Comparison operators need an indexed attribute with an enforced type; gives the type.
+        let comparable = || -> Result<&String, ApiError> {
+            if !a.indexed {
+                return Err(qerr(
+                    q,
+                    format!("The `{name}` attribute must be indexed to use comparison operators."),
+                ));
+            }
+            a.checked.as_ref().ok_or_else(|| {
+                qerr(q, format!("The `{name}` attribute must have an enforced type to use comparison operators."))
+            })
+        };
         match op {
             Op::In(vs) => {
                 if vs.iter().any(Value::is_null) && !a.indexed {
@@ -513,17 +525,7 @@ impl Parser<'_> {
             }
             Op::IsNull(_) => {}
             Op::Cmp(k, v) => {
-                if !a.indexed {
-                    return Err(qerr(
-                        q,
-                        format!(
-                            "The `{name}` attribute must be indexed to use comparison operators."
-                        ),
-                    ));
-                }
-                let Some(t) = &a.checked else {
-                    return Err(qerr(q, format!("The `{name}` attribute must have an enforced type to use comparison operators.")));
-                };
+                let t = comparable()?;
                 if *k == "$like" || *k == "$ilike" {
                     return Err(qerr(q, format!("The {k} value for `{name}` must be a string, but the query got the value `{}` of type `{}`.", jtext(v), values::type_name(v))));
                 }
@@ -532,17 +534,7 @@ impl Parser<'_> {
                 }
             }
             Op::Like(s, ci) => {
-                if !a.indexed {
-                    return Err(qerr(
-                        q,
-                        format!(
-                            "The `{name}` attribute must be indexed to use comparison operators."
-                        ),
-                    ));
-                }
-                let Some(t) = &a.checked else {
-                    return Err(qerr(q, format!("The `{name}` attribute must have an enforced type to use comparison operators.")));
-                };
+                let t = comparable()?;
                 if t != "string" {
                     let k = if *ci { "$ilike" } else { "$like" };
                     return Err(qerr(q, format!("The {k} operator can only be used on string attributes, but `{name}` has type `{t}`. Got {}.", jtext(&Value::String(s.clone())))));
