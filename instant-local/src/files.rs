@@ -93,12 +93,7 @@ pub fn store_file(
     }
     put_blob(db, app, &loc, bytes)?;
     let steps = json!([["update", "$files", id, fields]]);
-    let opts = TxOptions {
-        throw_on_missing_attrs: false,
-        perms: None,
-        dry_run: false,
-        internal: true,
-    };
+    let opts = TxOptions::internal();
     transact(db, &app.id, &steps, &opts)?;
     if let Some(old) = old_loc {
         db.conn.execute(
@@ -132,12 +127,7 @@ fn delete_file(
         .unwrap_or_default()
         .to_string();
     let steps = json!([["delete", "$files", id]]);
-    let opts = TxOptions {
-        throw_on_missing_attrs: false,
-        perms: None,
-        dry_run: false,
-        internal: true,
-    };
+    let opts = TxOptions::internal();
     transact(db, &app.id, &steps, &opts)?;
     Ok(Some(id))
 }

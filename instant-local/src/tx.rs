@@ -28,6 +28,19 @@ pub struct TxOptions<'a> {
     pub internal: bool,
 }
 
+impl TxOptions<'_> {
+    /// The server's own writes to system namespaces (`$users`, `$files`): as admin, committed,
+    /// allowed to set system columns.
+    pub fn internal() -> Self {
+        TxOptions {
+            throw_on_missing_attrs: false,
+            perms: None,
+            dry_run: false,
+            internal: true,
+        }
+    }
+}
+
 /// What a transaction did.
 #[derive(Debug, Clone)]
 pub struct TxOutcome {

@@ -114,12 +114,7 @@ fn write_user(
     fields: Map<String, Value>,
 ) -> Result<(), ApiError> {
     let steps = json!([["update", "$users", id, Value::Object(fields)]]);
-    let opts = TxOptions {
-        throw_on_missing_attrs: false,
-        perms: None,
-        dry_run: false,
-        internal: true,
-    };
+    let opts = TxOptions::internal();
     transact(db, &app.id, &steps, &opts)?;
     Ok(())
 }
@@ -334,12 +329,7 @@ pub async fn delete_user(State(s): State<Arc<Shared>>, req: Req) -> Response {
             .unwrap_or_default()
             .to_string();
         let steps = json!([["delete", "$users", id]]);
-        let opts = TxOptions {
-            throw_on_missing_attrs: false,
-            perms: None,
-            dry_run: false,
-            internal: true,
-        };
+        let opts = TxOptions::internal();
         transact(&mut db, &app.id, &steps, &opts)?;
         changed = Some(app.id.clone());
         Ok(json!({"deleted": out}))
