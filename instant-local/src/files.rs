@@ -2,7 +2,9 @@
 
 use crate::error::ApiError;
 use crate::perms::Vars;
-use crate::server::{file_by_path, notify, perm_ctx, put_blob, reply, Fail, Req, Shared, Who};
+use crate::server::{
+    file_by_path, notify, perm_ctx, put_blob, reply, reply_after_write, Fail, Req, Shared, Who,
+};
 use crate::store::{AppMeta, Db, Reader};
 use crate::tx::{transact, TxOptions};
 use axum::extract::{Path, State};
@@ -134,7 +136,6 @@ fn delete_file(
 
 /// `PUT /admin/storage/upload`
 pub async fn upload(State(s): State<Arc<Shared>>, req: Req) -> Response {
-    let mut changed = None;
     let r = (|| -> Result<Value, Fail> {
         let app_id = req.app_id()?;
         let mut db = s.lock();
@@ -161,18 +162,13 @@ pub async fn upload(State(s): State<Arc<Shared>>, req: Req) -> Response {
             req.header("content-disposition"),
             &req.body,
         )?;
-        changed = Some(app.id.clone());
         Ok(json!({"data": data}))
     })();
-    if let Some(a) = changed {
-        notify(&s, &a);
-    }
-    reply(r)
+    reply_after_write(&s, &req, r)
 }
 
 /// `DELETE /admin/storage/files?filename=`
 pub async fn delete_one(State(s): State<Arc<Shared>>, req: Req) -> Response {
-    let mut changed = None;
     let r = (|| -> Result<Value, Fail> {
         let app_id = req.app_id()?;
         let mut db = s.lock();
@@ -181,18 +177,13 @@ pub async fn delete_one(State(s): State<Arc<Shared>>, req: Req) -> Response {
             return Err(ApiError::param_missing(&["query-params", "filename"]).into());
         };
         let id = delete_file(&mut db, &app, &who, name)?;
-        changed = Some(app.id.clone());
         Ok(json!({"data": {"id": id}}))
     })();
-    if let Some(a) = changed {
-        notify(&s, &a);
-    }
-    reply(r)
+    reply_after_write(&s, &req, r)
 }
 
 /// `POST /admin/storage/files/delete`
 pub async fn delete_many(State(s): State<Arc<Shared>>, req: Req) -> Response {
-    let mut changed = None;
     let r = (|| -> Result<Value, Fail> {
         let app_id = req.app_id()?;
         let body = req.json()?;
@@ -221,13 +212,9 @@ pub async fn delete_many(State(s): State<Arc<Shared>>, req: Req) -> Response {
                 ids.push(id);
             }
         }
-        changed = Some(app.id.clone());
         Ok(json!({"data": {"ids": ids}}))
     })();
-    if let Some(a) = changed {
-        notify(&s, &a);
-    }
-    reply(r)
+    reply_after_write(&s, &req, r)
 }
 
 /// `GET /admin/storage/files` (legacy list shape).

@@ -776,3 +776,14 @@ pub fn clean_email(s: &str) -> Option<String> {
 pub fn notify(s: &Shared, app_id: &str) {
     s.notify(app_id);
 }
+
+/// Replies, and tells live queries of the request's app about a successful write (live queries
+/// send an update only when their answer changed).
+pub(crate) fn reply_after_write(s: &Shared, req: &Req, r: Result<Value, Fail>) -> Response {
+    if r.is_ok() {
+        if let Ok(app_id) = req.app_id() {
+            s.notify(&app_id);
+        }
+    }
+    reply(r)
+}

@@ -1,7 +1,7 @@
 //! Users, refresh tokens, sign-out and magic codes (admin-protocol.md §5).
 
 use crate::error::ApiError;
-use crate::server::{clean_email, reply, Fail, MagicCode, Req, Shared};
+use crate::server::{clean_email, reply, reply_after_write, Fail, MagicCode, Req, Shared};
 use crate::store::{AppMeta, Db, Reader};
 use crate::tx::{transact, TxOptions};
 use crate::values::{format_ts, now_ms, parse_uuid};
@@ -12,16 +12,6 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 const CODE_TTL_MS: i64 = 24 * 3600 * 1000;
-
-/// Replies, and tells live queries of the request's app about a successful write.
-fn reply_after_write(s: &Shared, req: &Req, r: Result<Value, Fail>) -> Response {
-    if r.is_ok() {
-        if let Ok(app_id) = req.app_id() {
-            crate::server::notify(s, &app_id);
-        }
-    }
-    reply(r)
-}
 
 /// The `$users` entity `id`, as a map.
 pub fn user_entity(
@@ -315,8 +305,7 @@ pub async fn get_user(State(s): State<Arc<Shared>>, req: Req) -> Response {
 
 /// `DELETE /admin/users`
 pub async fn delete_user(State(s): State<Arc<Shared>>, req: Req) -> Response {
-    let mut changed = None;
-    let out = reply((|| {
+    let r = (|| {
         let (_, app) = admin_app(&s, &req)?;
         let mut db = s.lock();
         let Some(user) = find_user(&db, &app, &req)? else {
@@ -331,13 +320,9 @@ pub async fn delete_user(State(s): State<Arc<Shared>>, req: Req) -> Response {
         let steps = json!([["delete", "$users", id]]);
         let opts = TxOptions::internal();
         transact(&mut db, &app.id, &steps, &opts)?;
-        changed = Some(app.id.clone());
         Ok(json!({"deleted": out}))
-    })());
-    if let Some(a) = changed {
-        crate::server::notify(&s, &a);
-    }
-    out
+    })();
+    reply_after_write(&s, &req, r)
 }
 
 /// `POST /admin/sign_out`
