@@ -270,17 +270,7 @@ impl Streams {
     /// Reads a stream from `opts.byte_offset`, as a `Stream` of text chunks that ends when the
     /// writer closes it.
     pub fn create_read_stream(&self, opts: ReadStreamOptions) -> ReadStream {
-        let state = ReadState {
-            db: self.db.clone(),
-            seen: opts.byte_offset,
-            opts,
-            session: None,
-            event_id: String::new(),
-            failures: 0,
-            pending: VecDeque::new(),
-            partial: Vec::new(),
-            done: false,
-        };
+        let state = ReadState::new(self.db.clone(), opts);
         ReadStream {
             inner: futures::stream::unfold(state, read_step).boxed(),
         }
@@ -592,6 +582,21 @@ struct ReadState {
 }
 
 impl ReadState {
+    /// A reader that has seen nothing yet and starts at `opts.byte_offset`.
+    fn new(db: Instant, opts: ReadStreamOptions) -> ReadState {
+        ReadState {
+            db,
+            seen: opts.byte_offset,
+            opts,
+            session: None,
+            event_id: String::new(),
+            failures: 0,
+            pending: VecDeque::new(),
+            partial: Vec::new(),
+            done: false,
+        }
+    }
+
     fn fail(&mut self, e: Error) {
         self.pending.push_back(Err(e));
         self.done = true;
@@ -792,17 +797,7 @@ mod tests {
             "t",
         ))
         .unwrap();
-        ReadState {
-            db,
-            opts: ReadStreamOptions::client_id("c"),
-            seen: 0,
-            session: None,
-            event_id: String::new(),
-            failures: 0,
-            pending: VecDeque::new(),
-            partial: Vec::new(),
-            done: false,
-        }
+        ReadState::new(db, ReadStreamOptions::client_id("c"))
     }
 
     #[test]
