@@ -446,6 +446,7 @@ impl<'s> Parser<'s> {
         let mut bindings: Vec<(String, ImportName, bool)> = Vec::new();
         loop {
             if self.is_punct(0, "{") {
+                let open = self.cur_span();
                 self.pos += 1;
                 while !self.is_punct(0, "}") {
                     let mut ty = type_only;
@@ -496,17 +497,7 @@ impl<'s> Parser<'s> {
                         ImportName::Named(imported)
                     };
                     bindings.push((local, name, ty));
-                    if self.is_punct(0, ",") {
-                        self.pos += 1;
-                    } else if !self.is_punct(0, "}") {
-                        return Err((
-                            format!(
-                                "expected `,` or `}}` in import list, found {}",
-                                self.describe_cur()
-                            ),
-                            self.cur_span(),
-                        ));
-                    }
+                    self.list_separator("}", "the import list", open)?;
                 }
                 self.pos += 1;
             } else if self.is_punct(0, "*") {
@@ -622,6 +613,7 @@ impl<'s> Parser<'s> {
                 self.skip_declaration()
             }
             None if self.is_punct(0, "{") => {
+                let open = self.cur_span();
                 self.pos += 1;
                 let mut pairs = Vec::new();
                 while !self.is_punct(0, "}") {
@@ -660,17 +652,7 @@ impl<'s> Parser<'s> {
                         local.to_string()
                     };
                     pairs.push((local.to_string(), exported));
-                    if self.is_punct(0, ",") {
-                        self.pos += 1;
-                    } else if !self.is_punct(0, "}") {
-                        return Err((
-                            format!(
-                                "expected `,` or `}}` in export list, found {}",
-                                self.describe_cur()
-                            ),
-                            self.cur_span(),
-                        ));
-                    }
+                    self.list_separator("}", "the export list", open)?;
                 }
                 self.pos += 1;
                 if self.is_ident(0, "from") {

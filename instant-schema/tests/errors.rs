@@ -259,7 +259,10 @@ fn validate_a_schema_built_in_code() {
 
 ts_case!(
     missing_comma_in_object,
-    schema("    todos: i.entity({ title: i.string() done: i.boolean() }),", "")
+    schema(
+        "    todos: i.entity({ title: i.string() done: i.boolean() }),",
+        ""
+    )
 );
 ts_case!(
     missing_comma_in_arguments,
@@ -269,7 +272,8 @@ ts_case!(
     missing_comma_in_array,
     "const _schema = i.schema({ entities: {}, links: {}, rooms: [\"a\" \"b\"] });\nexport default _schema;\n"
 );
+ts_case!(file_ends_after_an_array_item, "const tags = [\"a\"");
 ts_case!(
-    file_ends_after_an_array_item,
-    "const tags = [\"a\""
+    missing_comma_in_import_list,
+    "import { a b } from \"./other\";\nconst _schema = i.schema({ entities: {}, links: {} });\nexport default _schema;\n"
 );
