@@ -409,6 +409,34 @@ pub fn perm_ctx(
     }
 }
 
+/// The permission context of a query or transaction (`None` for admin), with the overrides a debug
+/// call may send: `rules-override` (debug calls only), `ip-override` and `origin-override`.
+fn request_perms(
+    app: &AppMeta,
+    who: &Who,
+    rule_params: Value,
+    body: &Value,
+    debug: bool,
+) -> Option<PermCtx> {
+    let override_rules = if debug {
+        body.get("rules-override").filter(|v| !v.is_null())
+    } else {
+        None
+    };
+    let mut perms = perm_ctx(app, who, rule_params, override_rules);
+    if let Some(p) = perms.as_mut() {
+        p.ip = body
+            .get("ip-override")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        p.origin = body
+            .get("origin-override")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    perms
+}
+
 fn body_map<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Err(ApiError::param_missing(&["body", key])),
@@ -491,22 +519,7 @@ fn query_inner(s: &Shared, req: &Req, debug: bool) -> Result<Answer, Fail> {
     }
     let (q, rp) = split_rule_params(&Value::Object(q.clone()));
     let rp = if rp.is_null() { json!({}) } else { rp };
-    let override_rules = if debug {
-        body.get("rules-override").filter(|v| !v.is_null())
-    } else {
-        None
-    };
-    let mut perms = perm_ctx(&app, &who, rp, override_rules);
-    if let Some(p) = perms.as_mut() {
-        p.ip = body
-            .get("ip-override")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        p.origin = body
-            .get("origin-override")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-    }
+    let perms = request_perms(&app, &who, rp, &body, debug);
     let inference = body
         .get("inference?")
         .and_then(Value::as_bool)
@@ -591,22 +604,7 @@ fn transact_inner(s: &Shared, req: &Req, debug: bool) -> Result<Value, Fail> {
     if debug && matches!(who, Who::Admin) {
         return Err(non_admin_err().into());
     }
-    let override_rules = if debug {
-        body.get("rules-override").filter(|v| !v.is_null())
-    } else {
-        None
-    };
-    let mut perms = perm_ctx(&app, &who, json!({}), override_rules);
-    if let Some(p) = perms.as_mut() {
-        p.ip = body
-            .get("ip-override")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        p.origin = body
-            .get("origin-override")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-    }
+    let perms = request_perms(&app, &who, json!({}), &body, debug);
     let commit = body
         .get("dangerously-commit-tx")
         .and_then(Value::as_bool)

@@ -109,13 +109,15 @@ fn write_user(
     Ok(())
 }
 
-fn issue_token(db: &Db, app: &AppMeta, user_id: &str) -> Result<String, ApiError> {
+/// Issues a new refresh token for `user` and shows the user with it, as sign-in answers do.
+fn with_new_token(db: &Db, app: &AppMeta, user: &Map<String, Value>) -> Result<Value, ApiError> {
+    let user_id = user.get("id").and_then(Value::as_str).unwrap_or_default();
     let token = uuid::Uuid::new_v4().to_string();
     db.conn.execute(
         "INSERT INTO refresh_tokens (app, token, user_id) VALUES (?1, ?2, ?3)",
         params![app.key, token, user_id],
     )?;
-    Ok(token)
+    user_json(db, app, user, Some(&token))
 }
 
 fn check_extra_fields(
@@ -208,13 +210,7 @@ pub async fn refresh_tokens(State(s): State<Arc<Shared>>, req: Req) -> Response 
             )
             .into());
         };
-        let uid = user
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let token = issue_token(&db, &app, &uid)?;
-        Ok(json!({"user": user_json(&db, &app, &user, Some(&token))?, "created": created}))
+        Ok(json!({"user": with_new_token(&db, &app, &user)?, "created": created}))
     })();
     reply_after_write(&s, &req, r)
 }
@@ -380,8 +376,7 @@ pub async fn sign_in_guest(State(s): State<Arc<Shared>>, req: Req) -> Response {
         write_user(&mut db, &app, &id, fields)?;
         let user = user_entity(&db, &app, &id)?
             .ok_or_else(|| ApiError::internal("guest was not written"))?;
-        let token = issue_token(&db, &app, &id)?;
-        Ok(json!({"user": user_json(&db, &app, &user, Some(&token))?}))
+        Ok(json!({"user": with_new_token(&db, &app, &user)?}))
     })();
     reply_after_write(&s, &req, r)
 }
@@ -482,13 +477,7 @@ pub async fn verify_magic_code(State(s): State<Arc<Shared>>, req: Req) -> Respon
         let mut fields = extra;
         fields.insert("type".into(), json!("user"));
         let (user, created) = upsert_by_email(&mut db, &app, &email, fields)?;
-        let uid = user
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let token = issue_token(&db, &app, &uid)?;
-        Ok(json!({"user": user_json(&db, &app, &user, Some(&token))?, "created": created}))
+        Ok(json!({"user": with_new_token(&db, &app, &user)?, "created": created}))
     })();
     reply_after_write(&s, &req, r)
 }
