@@ -99,10 +99,30 @@ impl AttrDef {
                 serde_json::json!([self.id, e, l]),
             );
         }
-        if let (Some(c), Some(o)) = (&self.checked, v.as_object_mut()) {
-            o.insert("checked-data-type".into(), Value::String(c.clone()));
+        if let Some(o) = v.as_object_mut() {
+            if let Some(c) = &self.checked {
+                o.insert("checked-data-type".into(), Value::String(c.clone()));
+            }
+            if self.on_delete {
+                o.insert("on-delete".into(), "cascade".into());
+            }
+            if self.on_delete_reverse {
+                o.insert("on-delete-reverse".into(), "cascade".into());
+            }
+            let catalog = if self.system { "system" } else { "user" };
+            o.insert("catalog".into(), catalog.into());
         }
         v
+    }
+
+    /// Whether the server's schema view (`GET /admin/schema`) leaves this attribute out: the
+    /// internal columns of `$files`, as the real server's `remove-hidden` does.
+    pub fn is_hidden(&self) -> bool {
+        self.etype == "$files"
+            && matches!(
+                self.label.as_str(),
+                "content-type" | "content-disposition" | "size" | "location-id" | "key-version"
+            )
     }
 }
 

@@ -654,13 +654,36 @@ async fn schema_route(State(s): State<Arc<Shared>>, req: Req) -> Response {
         let app_id = req.app_id()?;
         let db = s.lock();
         let app = req.admin(&db, &app_id)?;
-        let attrs: Vec<Value> = app.attrs.all().iter().map(|a| a.to_wire()).collect();
-        Ok(json!({"schema": {"attrs": attrs}}))
+        Ok(json!({"schema": schema_view(&app.attrs)}))
     })();
     match res {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// The app's attributes as the real server's `attrs->schema` shows them: data attributes under
+/// `blobs` by namespace and label, links under `refs` keyed `<ns>-<label>-<reverse ns>-<reverse
+/// label>`, without hidden attributes.
+fn schema_view(attrs: &crate::attrs::Attrs) -> Value {
+    let (mut refs, mut blobs) = (Map::new(), Map::new());
+    for a in attrs.all().iter().filter(|a| !a.is_hidden()) {
+        match (&a.rev, a.is_ref) {
+            (Some((re, rl)), true) => {
+                let key = format!("{}-{}-{re}-{rl}", a.etype, a.label);
+                refs.insert(key, a.to_wire());
+            }
+            _ => {
+                let ns = blobs
+                    .entry(a.etype.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(ns) = ns.as_object_mut() {
+                    ns.insert(a.label.clone(), a.to_wire());
+                }
+            }
+        }
+    }
+    json!({"refs": refs, "blobs": blobs})
 }
 
 /// Creates an app with a schema (JSON defs form) and rules; returns `(app_id, admin_token)`.

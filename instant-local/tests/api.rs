@@ -1392,3 +1392,71 @@ async fn answers_without_rules_match_answers_built_under_rules() {
         }
     }
 }
+
+#[tokio::test]
+async fn schema_route_answers_in_the_servers_refs_and_blobs_shape() {
+    let server = server_with(
+        json!({"entities": {
+                 "goals": {"attrs": {"title": attr("string", true, true)}},
+                 "todos": {"attrs": {"done": attr("boolean", false, false), "meta": attr("json", false, false)}}},
+               "links": {"goalTodos": {
+                 "forward": {"on": "goals", "has": "many", "label": "todos"},
+                 "reverse": {"on": "todos", "has": "one", "label": "goal", "onDelete": "cascade"}}}}),
+        None,
+    );
+    let api = Api::new(server.base_url());
+    let app = (server.app_id(), server.admin_token());
+    let (status, body) = api
+        .call(Method::GET, "/admin/schema", Some(app), &As::Admin, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let schema = &body["schema"];
+    let title = &schema["blobs"]["goals"]["title"];
+    assert_eq!(title["value-type"], "blob");
+    assert_eq!(title["cardinality"], "one");
+    assert_eq!(title["forward-identity"][1], "goals");
+    assert_eq!(title["forward-identity"][2], "title");
+    assert_eq!(
+        (&title["unique?"], &title["index?"], &title["required?"]),
+        (&json!(true), &json!(true), &json!(false))
+    );
+    assert_eq!(title["checked-data-type"], "string");
+    assert_eq!(title["catalog"], "user");
+    assert_eq!(
+        schema["blobs"]["todos"]["done"]["checked-data-type"],
+        "boolean"
+    );
+    assert!(schema["blobs"]["todos"]["meta"]
+        .get("checked-data-type")
+        .is_none());
+    assert!(schema["blobs"]["todos"]["id"].is_object());
+
+    let link = &schema["refs"]["goals-todos-todos-goal"];
+    assert_eq!(link["value-type"], "ref");
+    assert_eq!(link["cardinality"], "many");
+    assert_eq!(link["unique?"], true);
+    assert_eq!(link["reverse-identity"][1], "todos");
+    assert_eq!(link["reverse-identity"][2], "goal");
+    assert_eq!(link["on-delete-reverse"], "cascade");
+    assert!(link.get("on-delete").is_none());
+    assert_eq!(
+        schema["refs"].as_object().map(|r| r.len()),
+        Some(2),
+        "{schema}"
+    );
+    assert!(schema["refs"]["$users-linkedPrimaryUser-$users-linkedGuestUsers"].is_object());
+
+    // System namespaces are there, without the internal columns of $files.
+    assert_eq!(schema["blobs"]["$users"]["email"]["catalog"], "system");
+    assert!(schema["blobs"]["$files"]["path"].is_object());
+    for hidden in [
+        "content-type",
+        "content-disposition",
+        "size",
+        "location-id",
+        "key-version",
+    ] {
+        assert!(schema["blobs"]["$files"].get(hidden).is_none(), "{hidden}");
+    }
+    assert!(schema.get("attrs").is_none());
+}
