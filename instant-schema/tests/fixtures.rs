@@ -484,3 +484,42 @@ fn file_kind_is_detected_by_name_then_content() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `to_defs_string` is `to_json` without its derived parts (`isIndexed`, `metadata`, each
+/// entity's `links`, rooms), and reads back into the same entities and links.
+#[test]
+fn defs_string_is_the_json_form_without_derived_parts() {
+    for file in fixture_files().into_iter().filter(|f| !is_perms(f)) {
+        let schema = read_file(&file).unwrap_or_else(|e| panic!("{e}")).schema;
+        let defs: Value = serde_json::from_str(&schema.to_defs_string()).unwrap();
+        let mut full = schema.to_json();
+        if let Some(m) = full.as_object_mut() {
+            m.remove("rooms");
+        }
+        for entity in full["entities"].as_object_mut().unwrap().values_mut() {
+            entity.as_object_mut().unwrap().remove("links");
+            for attr in entity["attrs"].as_object_mut().unwrap().values_mut() {
+                let attr = attr.as_object_mut().unwrap();
+                attr.remove("isIndexed");
+                attr.remove("metadata");
+            }
+        }
+        for link in full["links"].as_object_mut().unwrap().values_mut() {
+            for side in ["forward", "reverse"] {
+                let side = link[side].as_object_mut().unwrap();
+                side.retain(|k, _| {
+                    matches!(k.as_str(), "on" | "has" | "label" | "required" | "onDelete")
+                });
+            }
+        }
+        assert_eq!(defs, full, "{}", name(&file));
+        let again = instant_schema::from_json_value(&defs).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            again.entities.len(),
+            schema.entities.len(),
+            "{}",
+            name(&file)
+        );
+        assert_eq!(again.links.len(), schema.links.len(), "{}", name(&file));
+    }
+}
