@@ -83,6 +83,7 @@ fn handle_name(snake: &str) -> String {
 /// `tracked` lists the files the schema was read from; the expansion `include_str!`s each of them so
 /// that cargo rebuilds when one changes.
 pub fn expand_schema(schema: &Schema, tracked: &[String]) -> Result<TokenStream, Vec<ExpandError>> {
+    let schema_json = raw_str_literal(&schema.to_defs_string());
     let schema = schema.with_system_namespaces();
     let mut errors = Vec::new();
     let mut root_types = Scope::new("types at the schema module's root");
@@ -119,10 +120,25 @@ pub fn expand_schema(schema: &Schema, tracked: &[String]) -> Result<TokenStream,
     Ok(quote! {
         /// The name of every namespace in the schema, system namespaces included.
         pub const NAMESPACES: &[&::core::primitive::str] = &[#(#names),*];
+        /// The schema's entities and links in Instant's JSON form (see
+        /// `instant_schema::Schema::to_defs_string`), e.g. for `Instant::schema_drift`.
+        pub const SCHEMA_JSON: &::core::primitive::str = #schema_json;
         #(#tracked)*
         #(#items)*
         #rooms
     })
+}
+
+/// `text` as a raw string literal: nothing to escape, which for a large text is several times
+/// faster than `Literal::string`.
+fn raw_str_literal(text: &str) -> proc_macro2::Literal {
+    let mut hashes = String::from("#");
+    while text.contains(&format!("\"{hashes}")) {
+        hashes.push('#');
+    }
+    format!("r{hashes}\"{text}\"{hashes}")
+        .parse()
+        .unwrap_or_else(|_| proc_macro2::Literal::string(text))
 }
 
 /// The Rust type of an attribute's values (without `Option`), as written inside the namespace's
@@ -427,6 +443,20 @@ fn shape_struct(ty: &Ident, entity: &Entity, doc: &str) -> TokenStream {
         #[serde(crate = "::instant_admin::typed::__private::serde")]
         pub struct #ty {
             #(#fields)*
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raw_str_literal;
+
+    #[test]
+    fn raw_literals_outlast_the_quotes_and_hashes_in_their_text() {
+        for text in ["{}", r##"{"a":"#b"}"##, r###"{"a":"#b","c":"##d"}"###, ""] {
+            let lit = raw_str_literal(text);
+            let parsed: syn::LitStr = syn::parse_str(&lit.to_string()).unwrap();
+            assert_eq!(parsed.value(), text);
         }
     }
 }
