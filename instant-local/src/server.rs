@@ -1,6 +1,6 @@
 //! The HTTP layer: routes, request checks in the server's order, auth resolution.
 
-use crate::attrs::{attrs_from_schema_json, merge_with_system};
+use crate::attrs::{attrs_from_schema_json, merge_with_system, AttrDef};
 use crate::error::ApiError;
 use crate::perms::PermCtx;
 use crate::query::{split_rule_params, Evaluator, QueryEnv};
@@ -683,8 +683,23 @@ fn schema_view(attrs: &crate::attrs::Attrs) -> Value {
             }
         }
     }
+    // `$files.url` is derived (answers compute it), so it is not stored as an attribute here; the
+    // real server lists it, marked required because every answer has it.
+    if let Some(Value::Object(files)) = blobs.get_mut("$files") {
+        files.entry("url").or_insert_with(|| {
+            let mut url = AttrDef::blob("$files", "url");
+            url.id = FILES_URL_ATTR_ID.into();
+            url.required = true;
+            url.checked = Some("string".into());
+            url.system = true;
+            url.to_wire()
+        });
+    }
     json!({"refs": refs, "blobs": blobs})
 }
+
+/// The id `GET /admin/schema` gives the derived `$files.url` attribute (fixed, as system ids are).
+const FILES_URL_ATTR_ID: &str = "6d2c1f9e-0b7a-4c35-9e51-3f0a8d7b2c64";
 
 /// Creates an app with a schema (JSON defs form) and rules; returns `(app_id, admin_token)`.
 pub fn create_app(

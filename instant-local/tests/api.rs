@@ -1449,6 +1449,7 @@ async fn schema_route_answers_in_the_servers_refs_and_blobs_shape() {
     // System namespaces are there, without the internal columns of $files.
     assert_eq!(schema["blobs"]["$users"]["email"]["catalog"], "system");
     assert!(schema["blobs"]["$files"]["path"].is_object());
+    assert_eq!(schema["blobs"]["$files"]["url"]["required?"], true);
     for hidden in [
         "content-type",
         "content-disposition",
