@@ -460,8 +460,8 @@ impl Instant {
     }
 
     /// The app's schema as the server sees it (`GET /admin/schema`, experimental on the server;
-    /// the official SDKs do not call it), e.g. to check that a compiled schema matches the
-    /// deployed one.
+    /// the official SDKs do not call it): `{"refs", "blobs"}`, the app's attributes. To check that
+    /// a compiled schema matches it, use [`Instant::schema_drift`].
     pub async fn schema(&self) -> Result<Value, Error> {
         let call = Call::new(Method::GET, "/admin/schema", AuthMode::Admin);
         let mut v: Value = self.call_decode(call).await?;

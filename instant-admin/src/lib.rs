@@ -91,6 +91,7 @@ mod error;
 mod pages;
 mod query;
 mod rooms;
+mod schema_check;
 mod step;
 mod storage;
 mod streams;
@@ -110,6 +111,7 @@ pub use query::{
     TransactResult, TypedQuery,
 };
 pub use rooms::{PresencePeer, Rooms};
+pub use schema_check::{schema_drift, SchemaDrift};
 pub use step::{action, EntityId, IntoSteps, Lookup, Step};
 pub use storage::{FileOptions, FileRecord, LegacyFile, Storage, UploadSource, UploadedFile};
 pub use streams::{ReadStream, ReadStreamOptions, Streams, WriteStream};

@@ -274,3 +274,64 @@ async fn impersonation_applies_the_rules_to_typed_queries() {
         .unwrap();
     assert_eq!(profiles_as_guest.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compiled_schema_matches_the_server_until_it_drifts() {
+    let (_srv, db) = start();
+    let drift = db.schema_drift(schema::SCHEMA_JSON).await.unwrap();
+    assert_eq!(drift, vec![], "{drift:?}");
+
+    // An untyped write auto-creates an attribute the schema does not have.
+    let id = instant_admin::id();
+    db.transact(instant_admin::Step::update(
+        "tags",
+        &id,
+        json!({"label": "x", "colour": "red"}),
+    ))
+    .await
+    .unwrap();
+    let drift = db.schema_drift(schema::SCHEMA_JSON).await.unwrap();
+    assert_eq!(
+        drift,
+        vec![instant_admin::SchemaDrift::ExtraAttr {
+            namespace: "tags".into(),
+            attr: "colour".into()
+        }]
+    );
+
+    // A server whose app was pushed another schema.
+    let other = LocalServer::start(instant_local::Config::default().schema_json(json!({
+        "entities": {
+            "todos": {"attrs": {
+                "title": {"valueType": "string", "required": true, "config": {"indexed": true, "unique": false}},
+                "completed": {"valueType": "boolean", "required": true, "config": {"indexed": true, "unique": false}}}},
+            "profiles": {"attrs": {}}},
+        "links": {}})))
+    .expect("instant-local starts");
+    let db =
+        Instant::new(Config::new(other.app_id(), other.admin_token()).api_uri(other.base_url()))
+            .unwrap();
+    let drift: Vec<String> = db
+        .schema_drift(schema::SCHEMA_JSON)
+        .await
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for expected in [
+        "`todos.title`: indexed is false in the schema but true on the server",
+        "`todos.status` is in the schema but not on the server",
+        "`profiles.email` is in the schema but not on the server",
+        "namespace `tags` is in the schema but not on the server",
+        "link `todos.owner` <-> `profiles.todos` is in the schema but not on the server",
+    ] {
+        assert!(
+            drift.iter().any(|d| d == expected),
+            "{expected} in {drift:#?}"
+        );
+    }
+    assert!(
+        !drift.iter().any(|d| d.contains("todos.completed")),
+        "{drift:#?}"
+    );
+}

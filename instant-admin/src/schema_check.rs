@@ -1,0 +1,469 @@
+//! Schema drift: how the schema an app was compiled against differs from the attributes its server
+//! has (`GET /admin/schema`), found before a write auto-creates a stray attribute or a query
+//! filters on an attribute that is not indexed there.
+//!
+//! The comparison follows the server's own mapping from a schema to attributes (`defs->schema` in
+//! its `schema.clj`): a typed attribute has that `checked-data-type` (`json` has none), `unique`
+//! and `indexed` come from the attribute's config, a link's cardinality from its forward side,
+//! its uniqueness from a reverse side that `has: "one"`, and `onDelete` from each side.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::{Error, Instant};
+
+/// One difference between a schema and the attributes on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemaDrift {
+    /// A namespace of the schema that the server has no attributes for.
+    MissingNamespace {
+        /// The namespace.
+        namespace: String,
+    },
+    /// An attribute of the schema that the server does not have.
+    MissingAttr {
+        /// Its namespace.
+        namespace: String,
+        /// The attribute.
+        attr: String,
+    },
+    /// A link of the schema that the server does not have.
+    MissingLink {
+        /// The link's forward namespace.
+        namespace: String,
+        /// The link's forward label.
+        label: String,
+        /// The namespace it points to.
+        reverse_namespace: String,
+        /// The label on the other side.
+        reverse_label: String,
+    },
+    /// An attribute or link that both have, set up differently.
+    Differs {
+        /// Its namespace (the forward one for a link).
+        namespace: String,
+        /// The attribute or forward link label.
+        name: String,
+        /// What differs: `type`, `unique`, `indexed`, `required`, `cardinality`, `on-delete` or
+        /// `on-delete-reverse`.
+        what: &'static str,
+        /// The schema's setting.
+        schema: String,
+        /// The server's setting.
+        server: String,
+    },
+    /// A namespace on the server with attributes the schema does not declare.
+    ExtraNamespace {
+        /// The namespace.
+        namespace: String,
+    },
+    /// An attribute on the server that the schema does not declare (for example, created by an
+    /// untyped write).
+    ExtraAttr {
+        /// Its namespace.
+        namespace: String,
+        /// The attribute.
+        attr: String,
+    },
+    /// A link on the server that the schema does not declare.
+    ExtraLink {
+        /// The link's forward namespace.
+        namespace: String,
+        /// The link's forward label.
+        label: String,
+        /// The namespace it points to.
+        reverse_namespace: String,
+        /// The label on the other side.
+        reverse_label: String,
+    },
+}
+
+impl fmt::Display for SchemaDrift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchemaDrift::MissingNamespace { namespace } => {
+                write!(f, "namespace `{namespace}` is in the schema but not on the server")
+            }
+            SchemaDrift::MissingAttr { namespace, attr } => {
+                write!(f, "`{namespace}.{attr}` is in the schema but not on the server")
+            }
+            SchemaDrift::MissingLink {
+                namespace,
+                label,
+                reverse_namespace,
+                reverse_label,
+            } => write!(
+                f,
+                "link `{namespace}.{label}` <-> `{reverse_namespace}.{reverse_label}` is in the schema but not on the server"
+            ),
+            SchemaDrift::Differs {
+                namespace,
+                name,
+                what,
+                schema,
+                server,
+            } => write!(
+                f,
+                "`{namespace}.{name}`: {what} is {schema} in the schema but {server} on the server"
+            ),
+            SchemaDrift::ExtraNamespace { namespace } => {
+                write!(f, "namespace `{namespace}` is on the server but not in the schema")
+            }
+            SchemaDrift::ExtraAttr { namespace, attr } => {
+                write!(f, "`{namespace}.{attr}` is on the server but not in the schema")
+            }
+            SchemaDrift::ExtraLink {
+                namespace,
+                label,
+                reverse_namespace,
+                reverse_label,
+            } => write!(
+                f,
+                "link `{namespace}.{label}` <-> `{reverse_namespace}.{reverse_label}` is on the server but not in the schema"
+            ),
+        }
+    }
+}
+
+impl Instant {
+    /// Compares a schema with the attributes on the server and lists every difference (none when
+    /// they agree). `schema_json` is the schema in Instant's JSON form (`{"entities", "links"}`,
+    /// as `JSON.stringify` of an `@instantdb/core` schema gives it); a module generated by
+    /// `include_schema!` holds its own as `SCHEMA_JSON`.
+    ///
+    /// Attributes that Instant defines itself (`$users.email`, `$files.path`, ...) are not
+    /// compared, and the server's namespaces that start with `$` are never reported as extra.
+    pub async fn schema_drift(&self, schema_json: &str) -> Result<Vec<SchemaDrift>, Error> {
+        let schema: Value = serde_json::from_str(schema_json)
+            .map_err(|e| Error::decode(format!("the schema JSON: {e}")))?;
+        let server = self.schema().await?;
+        schema_drift(&schema, &server)
+    }
+}
+
+/// The differences between `schema` (Instant's JSON form) and `server` (the `schema` of a
+/// `GET /admin/schema` answer: `{"refs", "blobs"}`); see [`Instant::schema_drift`].
+pub fn schema_drift(schema: &Value, server: &Value) -> Result<Vec<SchemaDrift>, Error> {
+    let entities = object(schema, "entities", "the schema")?;
+    let links = object(schema, "links", "the schema")?;
+    let blobs = object(server, "blobs", "the server's schema")?;
+    let refs = object(server, "refs", "the server's schema")?;
+    let mut out = Vec::new();
+
+    for (ns, def) in entities {
+        let server_attrs = blobs.get(ns).and_then(Value::as_object);
+        let has_refs = refs
+            .values()
+            .any(|a| identity(a, "forward-identity").0 == ns);
+        if server_attrs.is_none() && !has_refs {
+            out.push(SchemaDrift::MissingNamespace {
+                namespace: ns.clone(),
+            });
+            continue;
+        }
+        let attrs = def.get("attrs").and_then(Value::as_object);
+        for (label, a) in attrs.into_iter().flatten() {
+            if label == "id" {
+                continue;
+            }
+            match server_attrs.and_then(|s| s.get(label)) {
+                None => out.push(SchemaDrift::MissingAttr {
+                    namespace: ns.clone(),
+                    attr: label.clone(),
+                }),
+                Some(s) if is_system(s) => {}
+                Some(s) => compare_attr(ns, label, a, s, &mut out),
+            }
+        }
+        for (label, s) in server_attrs.into_iter().flatten() {
+            let declared = attrs.is_some_and(|a| a.contains_key(label));
+            if label != "id" && !declared && !is_system(s) {
+                out.push(SchemaDrift::ExtraAttr {
+                    namespace: ns.clone(),
+                    attr: label.clone(),
+                });
+            }
+        }
+    }
+    for (ns, attrs) in blobs {
+        let user_attrs = attrs
+            .as_object()
+            .is_some_and(|a| a.values().any(|a| !is_system(a)));
+        if !entities.contains_key(ns) && !ns.starts_with('$') && user_attrs {
+            out.push(SchemaDrift::ExtraNamespace {
+                namespace: ns.clone(),
+            });
+        }
+    }
+
+    let mut declared = BTreeSet::new();
+    for link in links.values() {
+        let side = |name: &str, key: &str| {
+            link.get(name)
+                .and_then(|s| s.get(key))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (ns, label) = (side("forward", "on"), side("forward", "label"));
+        let (rns, rlabel) = (side("reverse", "on"), side("reverse", "label"));
+        let key = format!("{ns}-{label}-{rns}-{rlabel}");
+        match refs.get(&key) {
+            None => out.push(SchemaDrift::MissingLink {
+                namespace: ns,
+                label,
+                reverse_namespace: rns,
+                reverse_label: rlabel,
+            }),
+            Some(s) if is_system(s) => {}
+            Some(s) => compare_link(&ns, &label, link, s, &mut out),
+        }
+        declared.insert(key);
+    }
+    for (key, s) in refs {
+        if declared.contains(key) || is_system(s) {
+            continue;
+        }
+        let (namespace, label) = identity(s, "forward-identity");
+        let (reverse_namespace, reverse_label) = identity(s, "reverse-identity");
+        out.push(SchemaDrift::ExtraLink {
+            namespace: namespace.to_owned(),
+            label: label.to_owned(),
+            reverse_namespace: reverse_namespace.to_owned(),
+            reverse_label: reverse_label.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn object<'a>(v: &'a Value, key: &str, what: &str) -> Result<&'a Map<String, Value>, Error> {
+    match v.get(key) {
+        Some(Value::Object(m)) => Ok(m),
+        None | Some(Value::Null) => Ok(empty()),
+        Some(_) => Err(Error::decode(format!("{what}: `{key}` is not an object"))),
+    }
+}
+
+fn empty() -> &'static Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Map::new)
+}
+
+/// `(namespace, label)` of a server attribute's `forward-identity` or `reverse-identity`
+/// (`[id, namespace, label]`).
+fn identity<'a>(attr: &'a Value, key: &str) -> (&'a str, &'a str) {
+    let part = |i: usize| {
+        attr.get(key)
+            .and_then(|v| v.get(i))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    (part(1), part(2))
+}
+
+/// An attribute Instant defines itself.
+fn is_system(attr: &Value) -> bool {
+    attr.get("catalog").and_then(Value::as_str) == Some("system")
+}
+
+fn flag(v: &Value, key: &str) -> bool {
+    v.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("none")
+        .to_owned()
+}
+
+/// Pushes a [`SchemaDrift::Differs`] when the schema's and the server's settings differ.
+fn differ(
+    out: &mut Vec<SchemaDrift>,
+    (namespace, name): (&str, &str),
+    what: &'static str,
+    schema: String,
+    server: String,
+) {
+    if schema != server {
+        out.push(SchemaDrift::Differs {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            what,
+            schema,
+            server,
+        });
+    }
+}
+
+fn compare_attr(ns: &str, label: &str, schema: &Value, server: &Value, out: &mut Vec<SchemaDrift>) {
+    let at = (ns, label);
+    // The server checks a type only for these; `json` (and anything else) is unchecked.
+    let checked = schema
+        .get("valueType")
+        .and_then(Value::as_str)
+        .filter(|t| matches!(*t, "string" | "number" | "boolean" | "date"))
+        .unwrap_or("none");
+    differ(
+        out,
+        at,
+        "type",
+        checked.into(),
+        text(server, "checked-data-type"),
+    );
+    let config = schema.get("config").unwrap_or(&Value::Null);
+    let pairs = [
+        ("unique", flag(config, "unique"), flag(server, "unique?")),
+        ("indexed", flag(config, "indexed"), flag(server, "index?")),
+        (
+            "required",
+            flag(schema, "required"),
+            flag(server, "required?"),
+        ),
+    ];
+    for (what, s, v) in pairs {
+        differ(out, at, what, s.to_string(), v.to_string());
+    }
+}
+
+fn compare_link(ns: &str, label: &str, link: &Value, server: &Value, out: &mut Vec<SchemaDrift>) {
+    let at = (ns, label);
+    let side = |name: &str| link.get(name).unwrap_or(&Value::Null);
+    let (forward, reverse) = (side("forward"), side("reverse"));
+    differ(
+        out,
+        at,
+        "cardinality",
+        text(forward, "has"),
+        text(server, "cardinality"),
+    );
+    let unique = reverse.get("has").and_then(Value::as_str) == Some("one");
+    differ(
+        out,
+        at,
+        "unique",
+        unique.to_string(),
+        flag(server, "unique?").to_string(),
+    );
+    differ(
+        out,
+        at,
+        "required",
+        flag(forward, "required").to_string(),
+        flag(server, "required?").to_string(),
+    );
+    differ(
+        out,
+        at,
+        "on-delete",
+        text(forward, "onDelete"),
+        text(server, "on-delete"),
+    );
+    differ(
+        out,
+        at,
+        "on-delete-reverse",
+        text(reverse, "onDelete"),
+        text(server, "on-delete-reverse"),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attr(t: &str, unique: bool, indexed: bool, required: bool) -> Value {
+        json!({"valueType": t, "required": required, "config": {"unique": unique, "indexed": indexed}})
+    }
+
+    fn server_attr(
+        ns: &str,
+        label: &str,
+        checked: Option<&str>,
+        unique: bool,
+        indexed: bool,
+    ) -> Value {
+        let mut a = json!({"id": "a", "forward-identity": ["f", ns, label], "value-type": "blob",
+                           "cardinality": "one", "unique?": unique, "index?": indexed,
+                           "required?": false, "catalog": "user"});
+        if let Some(c) = checked {
+            a["checked-data-type"] = json!(c);
+        }
+        a
+    }
+
+    fn schema() -> Value {
+        json!({"entities": {
+                 "goals": {"attrs": {"title": attr("string", false, true, false)}},
+                 "todos": {"attrs": {"meta": attr("json", false, false, false)}}},
+               "links": {"goalTodos": {
+                 "forward": {"on": "goals", "has": "many", "label": "todos"},
+                 "reverse": {"on": "todos", "has": "one", "label": "goal", "onDelete": "cascade"}}}})
+    }
+
+    fn server() -> Value {
+        json!({
+            "blobs": {
+                "goals": {"id": server_attr("goals", "id", None, true, true),
+                          "title": server_attr("goals", "title", Some("string"), false, true)},
+                "todos": {"id": server_attr("todos", "id", None, true, true),
+                          "meta": server_attr("todos", "meta", None, false, false)},
+                "$users": {"email": {"catalog": "system", "unique?": true}}},
+            "refs": {"goals-todos-todos-goal": {
+                "forward-identity": ["f", "goals", "todos"], "reverse-identity": ["r", "todos", "goal"],
+                "value-type": "ref", "cardinality": "many", "unique?": true, "index?": false,
+                "required?": false, "on-delete-reverse": "cascade", "catalog": "user"}}})
+    }
+
+    #[test]
+    fn agreeing_schemas_have_no_drift() {
+        assert_eq!(schema_drift(&schema(), &server()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_reported() {
+        let mut s = schema();
+        s["entities"]["goals"]["attrs"]["title"] = attr("number", true, true, true);
+        s["entities"]["goals"]["attrs"]["due"] = attr("date", false, false, false);
+        s["entities"]["tags"] = json!({"attrs": {}});
+        s["links"]["goalTodos"]["reverse"]["has"] = json!("many");
+        s["links"]["goalOwner"] = json!({"forward": {"on": "goals", "has": "one", "label": "owner"},
+                                         "reverse": {"on": "$users", "has": "many", "label": "goals"}});
+        let mut v = server();
+        v["blobs"]["todos"]["stray"] = server_attr("todos", "stray", None, false, false);
+        v["blobs"]["notes"] = json!({"id": server_attr("notes", "id", None, true, true),
+                                     "body": server_attr("notes", "body", Some("string"), false, false)});
+        v["refs"]["notes-todo-todos-notes"] = json!({"forward-identity": ["f", "notes", "todo"],
+            "reverse-identity": ["r", "todos", "notes"], "catalog": "user"});
+        let drift = schema_drift(&s, &v).unwrap();
+        let text: Vec<String> = drift.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "`goals.due` is in the schema but not on the server",
+                "`goals.title`: type is number in the schema but string on the server",
+                "`goals.title`: unique is true in the schema but false on the server",
+                "`goals.title`: required is true in the schema but false on the server",
+                "namespace `tags` is in the schema but not on the server",
+                "`todos.stray` is on the server but not in the schema",
+                "namespace `notes` is on the server but not in the schema",
+                "link `goals.owner` <-> `$users.goals` is in the schema but not on the server",
+                "`goals.todos`: unique is false in the schema but true on the server",
+                "link `notes.todo` <-> `todos.notes` is on the server but not in the schema",
+            ]
+        );
+    }
+
+    #[test]
+    fn system_attributes_are_not_compared_and_bad_input_is_an_error() {
+        let mut s = schema();
+        s["entities"]["$users"] = json!({"attrs": {"email": attr("string", false, false, false)}});
+        assert_eq!(schema_drift(&s, &server()).unwrap(), vec![]);
+        assert!(schema_drift(&json!({"entities": []}), &server()).is_err());
+        assert!(schema_drift(&schema(), &json!({"blobs": 1})).is_err());
+    }
+}
