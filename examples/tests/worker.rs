@@ -11,6 +11,7 @@ fn processes_old_pending_orders_and_removes_expired_items() {
         env!("CARGO_BIN_EXE_worker"),
         &["--ticks", "2", "--interval-ms", "50"],
     );
+    assert_line(&stdout, "the server's schema matches the compiled one");
     assert_line(&stdout, "seeded 5 orders and 3 cart items");
     // Oldest first: A-1004 (2 h, no customer), A-1001 (45 min), A-1002 (40 min, no items).
     let handled: Vec<&str> = stdout.lines().filter(|l| l.starts_with("  A-")).collect();

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | client | [`Instant::new`], [`Instant::from_env`], [`Instant::builder`], [`Instant::as_user`] |
 //! | data | [`Instant::query`], [`Instant::query_with`], [`Instant::transact`], [`Instant::debug_query`], [`Instant::debug_transact`], [`Instant::pages`] |
+//! | schema | [`Instant::schema`], [`Instant::schema_drift`] (a compiled schema against the server's attributes) |
 //! | large writes | [`Instant::transact_chunked`], [`Instant::retry_chunk`] |
 //! | live | [`Instant::subscribe_query`] (a `Stream` that reconnects) |
 //! | sub-APIs | [`Instant::auth`], [`Instant::storage`], [`Instant::rooms`], [`Instant::streams`], [`Instant::webhooks`] |

@@ -72,6 +72,15 @@ async fn main() {
 async fn run(args: Args) -> Result {
     let conn = connect_and_announce()?;
     let db = conn.db();
+    // A long-running job first checks that the server has the attributes this build was compiled
+    // against (the indexes it filters on, the links it follows), and says what differs.
+    let drift = db.schema_drift(schema::SCHEMA_JSON).await?;
+    if drift.is_empty() {
+        println!("the server's schema matches the compiled one");
+    }
+    for d in &drift {
+        println!("schema drift: {d}");
+    }
     if conn.is_embedded() {
         seed(db).await?;
         println!("seeded 5 orders and 3 cart items");
