@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::{normalise_api_uri, AdminToken, AsUser, Config, RetryPolicy};
+use crate::config::{
+    cloud_is_closed, normalise_api_uri, AdminToken, AsUser, Config, RetryPolicy, DEFAULT_API_URI,
+};
 use crate::query::{
     with_rule_params, DebugCheckResult, DebugQueryOptions, DebugQueryResult, DebugTransactOptions,
     DebugTransactResult, Query, QueryOptions, TransactOptions, TransactResult,
@@ -165,6 +167,12 @@ impl InstantBuilder {
             }
         }
         let api_uri = normalise_api_uri(self.config.api_uri.as_deref())?;
+        if api_uri == DEFAULT_API_URI && cloud_is_closed(std::time::SystemTime::now()) {
+            tracing::warn!(
+                "no API URL is configured, so this client talks to Instant Cloud, which shut down \
+                 on 2027-08-31; set INSTANT_API_URI or Config::api_uri to your Instant server"
+            );
+        }
         let http = match self.http {
             Some(c) => c,
             None => reqwest::Client::builder()
@@ -468,6 +476,21 @@ impl Instant {
         v.get_mut("schema")
             .map(Value::take)
             .ok_or_else(|| Error::decode("the answer has no schema"))
+    }
+
+    /// Checks that the server is up and healthy: `GET /health/system`, the probe self-hosted
+    /// Instant servers answer with `{"wal": "ok"}`. An error when it cannot be reached or is not
+    /// healthy (status 500 with `{"wal": "error"}` when its write-ahead log is failing).
+    pub async fn health(&self) -> Result<(), Error> {
+        let mut call = Call::new(Method::GET, "/health/system", AuthMode::None);
+        call.app_id_param = false;
+        call.json_content_type = false;
+        call.version_headers = false;
+        let answer: Value = self.call_decode(call).await?;
+        match answer.get("wal").and_then(Value::as_str) {
+            Some("ok") => Ok(()),
+            _ => Err(Error::decode(format!("unexpected health answer: {answer}"))),
+        }
     }
 
     /// Sends a call (with retries) and decodes the 200 answer.

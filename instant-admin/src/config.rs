@@ -8,6 +8,16 @@ use crate::Error;
 /// The Instant Cloud API URL, used when no other is configured.
 pub const DEFAULT_API_URI: &str = "https://api.instantdb.com";
 
+/// When Instant Cloud shuts down: 2027-09-01T00:00:00Z, the end of 2027-08-31 (Unix seconds).
+/// Apps then live on self-hosted Instant servers, whose URL must be configured.
+pub(crate) const CLOUD_SHUTDOWN_UNIX_SECS: u64 = 1_819_756_800;
+
+/// Whether Instant Cloud has shut down at `now`.
+pub(crate) fn cloud_is_closed(now: std::time::SystemTime) -> bool {
+    now.duration_since(std::time::UNIX_EPOCH)
+        .is_ok_and(|d| d.as_secs() >= CLOUD_SHUTDOWN_UNIX_SECS)
+}
+
 /// An admin token. Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AdminToken(String);
@@ -136,7 +146,9 @@ pub struct Config {
     pub app_id: String,
     /// The admin token; optional when only impersonating by token or as a guest.
     pub admin_token: Option<AdminToken>,
-    /// The API base URL; `None` or empty means [`DEFAULT_API_URI`]. A trailing slash is fine.
+    /// The API base URL; `None` or empty means [`DEFAULT_API_URI`] (Instant Cloud, which shuts
+    /// down on 2027-08-31; after that, building a client without a URL logs a warning). A
+    /// trailing slash is fine.
     pub api_uri: Option<String>,
 }
 
@@ -198,6 +210,19 @@ pub(crate) fn normalise_api_uri(uri: Option<&str>) -> Result<String, Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cloud_closes_at_the_end_of_2027_08_31() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        assert!(!super::cloud_is_closed(at(
+            super::CLOUD_SHUTDOWN_UNIX_SECS - 1
+        )));
+        assert!(super::cloud_is_closed(at(super::CLOUD_SHUTDOWN_UNIX_SECS)));
+        // 2027-08-31T12:00:00Z is still open; 2027-09-01T00:00:00Z is closed.
+        assert!(!super::cloud_is_closed(at(1_819_713_600)));
+        assert!(super::cloud_is_closed(at(1_819_756_800)));
+    }
+
     use super::*;
 
     #[test]

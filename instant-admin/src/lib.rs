@@ -7,7 +7,7 @@
 //!
 //! | area | entry points |
 //! |---|---|
-//! | client | [`Instant::new`], [`Instant::from_env`], [`Instant::builder`], [`Instant::as_user`] |
+//! | client | [`Instant::new`], [`Instant::from_env`], [`Instant::builder`], [`Instant::as_user`], [`Instant::health`] |
 //! | data | [`Instant::query`], [`Instant::query_with`], [`Instant::transact`], [`Instant::debug_query`], [`Instant::debug_transact`], [`Instant::pages`] |
 //! | schema | [`Instant::schema`], [`Instant::schema_drift`] (a compiled schema against the server's attributes) |
 //! | large writes | [`Instant::transact_chunked`], [`Instant::retry_chunk`] |

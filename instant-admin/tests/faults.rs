@@ -809,3 +809,35 @@ async fn live_query_retries_transient_connect_failures() {
     let ev = sub.next().await.unwrap().unwrap();
     assert_eq!(ev.data, json!({"goals": []}));
 }
+
+#[tokio::test]
+async fn health_is_ok_only_for_a_healthy_answer() {
+    let srv = scripted(vec![ok(json!({"wal": "ok"}))]).await;
+    client(&srv.base).health().await.unwrap();
+    let sent = srv.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].method.as_str(), sent[0].target.as_str()),
+        ("GET", "/health/system")
+    );
+    // A probe sends no credentials.
+    assert!(sent[0].headers.iter().all(
+        |(k, _)| !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("app-id")
+    ));
+
+    let srv = scripted(vec![Act::Reply(
+        500,
+        vec![],
+        json!({"wal": "error"}).to_string(),
+    )])
+    .await;
+    let err = client(&srv.base).health().await.unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err:?}");
+    assert_eq!(srv.requests().len(), 1, "a 500 is not retried");
+
+    let srv = scripted(vec![ok(json!({"status": "fine"}))]).await;
+    assert!(matches!(
+        client(&srv.base).health().await,
+        Err(Error::Decode { .. })
+    ));
+}

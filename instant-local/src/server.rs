@@ -123,6 +123,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/storage/download/{app}/{loc}", get(crate::files::download))
         .route("/admin/rooms/presence", get(presence))
         .route("/admin/schema", get(schema_route))
+        .route("/health/system", get(health))
         .route("/dash/apps/ephemeral", post(ephemeral))
         .fallback(any(not_found))
         .layer(axum::middleware::map_response(envelope))
@@ -646,6 +647,25 @@ async fn presence(State(s): State<Arc<Shared>>, req: Req) -> Response {
     match res {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /health/system`: `{"wal": "ok"}` while the database answers, else 500 `{"wal": "error"}`
+/// (the real server reports its write-ahead log this way).
+async fn health(State(s): State<Arc<Shared>>) -> Response {
+    let ok = s
+        .lock()
+        .conn
+        .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+        .is_ok();
+    if ok {
+        axum::Json(json!({"wal": "ok"})).into_response()
+    } else {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"wal": "error"})),
+        )
+            .into_response()
     }
 }
 

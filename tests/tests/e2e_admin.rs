@@ -277,7 +277,8 @@ async fn auth_users_and_impersonation() {
     assert_eq!(guest.is_guest, Some(true));
     assert!(guest.refresh_token.is_some());
     let schema = db.schema().await.unwrap();
-    assert!(schema.is_object(), "{schema}");
+    assert!(schema["blobs"]["$users"]["email"].is_object(), "{schema}");
+    db.health().await.unwrap();
 
     // Sign out and delete.
     auth.sign_out(UserRef::RefreshToken(token.clone()))
