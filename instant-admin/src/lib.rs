@@ -108,7 +108,7 @@ pub use config::{AdminToken, AsUser, Config, RetryPolicy, DEFAULT_API_URI};
 pub use error::{ApiError, Error, Hint, HintIssue};
 pub use query::{
     DebugCheckResult, DebugQueryOptions, DebugQueryResult, DebugTransactOptions,
-    DebugTransactResult, PageInfo, PageInfoMap, Query, QueryOptions, TransactOptions,
+    DebugTransactResult, FailedCheck, PageInfo, PageInfoMap, Query, QueryOptions, TransactOptions,
     TransactResult, TypedQuery,
 };
 pub use rooms::{PresencePeer, Rooms};

@@ -318,6 +318,72 @@ pub struct DebugTransactResult {
     pub check_results: Vec<Value>,
 }
 
+impl<T> DebugQueryResult<T> {
+    /// The records the rules hid from the user: the checks whose result is not `true`. Empty when
+    /// the user sees everything the query matched; handy in permission tests.
+    pub fn denied(&self) -> Vec<&DebugCheckResult> {
+        self.check_results
+            .iter()
+            .filter(|c| c.check != Value::Bool(true))
+            .collect()
+    }
+}
+
+impl DebugTransactResult {
+    /// The checks that failed (`check-pass?` is not `true`), each with its action, namespace,
+    /// entity and rule. Empty when the user may run the transaction; handy in permission tests:
+    /// `assert!(r.failed_checks().is_empty(), "{:?}", r.failed_checks())`.
+    pub fn failed_checks(&self) -> Vec<FailedCheck> {
+        self.check_results
+            .iter()
+            .filter(|c| c.get("check-pass?") != Some(&Value::Bool(true)))
+            .map(|c| {
+                let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
+                FailedCheck {
+                    action: text("action").unwrap_or_default(),
+                    namespace: text("etype").unwrap_or_default(),
+                    id: c.get("eid").map(|e| match e {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    }),
+                    rule: c
+                        .get("program")
+                        .and_then(|p| p.get("display-code").or_else(|| p.get("code")))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A permission check that failed in [`crate::Instant::debug_transact`]; see
+/// [`DebugTransactResult::failed_checks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCheck {
+    /// The action checked: `create`, `update`, `delete`, `link`, ...
+    pub action: String,
+    /// The namespace.
+    pub namespace: String,
+    /// The entity's id (a lookup is shown as its JSON).
+    pub id: Option<String>,
+    /// The rule that denied it, as written; `None` when the server gave none.
+    pub rule: Option<String>,
+}
+
+impl std::fmt::Display for FailedCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.action, self.namespace)?;
+        if let Some(id) = &self.id {
+            write!(f, " {id}")?;
+        }
+        match &self.rule {
+            Some(rule) => write!(f, ": denied by `{rule}`"),
+            None => f.write_str(": denied"),
+        }
+    }
+}
+
 /// Page info of one top-level namespace, from live query results.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PageInfo {
@@ -393,5 +459,26 @@ mod tests {
             json!({"$$ruleParams": {"k": 1}, "goals": {}})
         );
         assert!(with_rule_params(json!([]), None).is_err());
+    }
+
+    #[test]
+    fn failed_checks_name_the_action_entity_and_rule() {
+        let r: DebugTransactResult = serde_json::from_value(json!({
+            "tx-id": 3, "all-checks-ok?": false, "committed?": false,
+            "check-results": [
+                {"scope": "object", "action": "update", "etype": "goals", "eid": "8aa6",
+                 "program": {"code": "auth.id != null", "display-code": "auth.id != null"},
+                 "check-pass?": false},
+                {"action": "create", "etype": "goals", "eid": "8aa6", "program": {}, "check-pass?": true},
+                {"action": "link", "etype": "todos", "eid": ["slug", "a"]}]}))
+        .unwrap();
+        let failed: Vec<String> = r.failed_checks().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            failed,
+            [
+                "update goals 8aa6: denied by `auth.id != null`",
+                r#"link todos ["slug","a"]: denied"#
+            ]
+        );
     }
 }

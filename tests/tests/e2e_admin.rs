@@ -237,15 +237,46 @@ async fn auth_users_and_impersonation() {
         .await
         .unwrap();
     assert!(dq.result.get("goals").is_some());
+    assert!(dq.denied().is_empty(), "{:?}", dq.denied());
+    let goal = instant_admin::id();
+    db.transact(Step::update("goals", &goal, json!({"title": "hidden"})))
+        .await
+        .unwrap();
+    let hidden = as_alyssa
+        .debug_query(
+            json!({"goals": {}}),
+            DebugQueryOptions::new().rules(json!({"goals": {"allow": {"view": "false"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(hidden.denied().len(), hidden.check_results.len());
+    assert!(!hidden.check_results.is_empty());
     let dt = as_alyssa
         .debug_transact(
-            Step::update("goals", instant_admin::id(), json!({"title": "t"})),
+            Step::update("goals", &goal, json!({"title": "t"})),
             DebugTransactOptions::new()
                 .rules(json!({"goals": {"allow": {"update": "false", "create": "false"}}})),
         )
         .await
         .unwrap();
     assert!(!dt.committed);
+    let failed: Vec<String> = dt.failed_checks().iter().map(ToString::to_string).collect();
+    assert!(!failed.is_empty());
+    assert!(
+        failed
+            .iter()
+            .all(|f| f.contains(" goals ") && f.ends_with("denied by `false`")),
+        "{failed:?}"
+    );
+    let allowed = as_alyssa
+        .debug_transact(
+            Step::update("goals", &goal, json!({"title": "t"})),
+            DebugTransactOptions::new()
+                .rules(json!({"goals": {"allow": {"update": "true", "create": "true"}}})),
+        )
+        .await
+        .unwrap();
+    assert!(allowed.all_checks_ok && allowed.failed_checks().is_empty());
     let e = db
         .debug_query(json!({"goals": {}}), DebugQueryOptions::new())
         .await
