@@ -116,13 +116,16 @@ impl AttrDef {
     }
 
     /// Whether the server's schema view (`GET /admin/schema`) leaves this attribute out: the
-    /// internal columns of `$files`, as the real server's `remove-hidden` does.
+    /// internal columns of `$files` and `$streams`, as the real server's `remove-hidden` does.
     pub fn is_hidden(&self) -> bool {
-        self.etype == "$files"
-            && matches!(
+        match self.etype.as_str() {
+            "$files" => matches!(
                 self.label.as_str(),
                 "content-type" | "content-disposition" | "size" | "location-id" | "key-version"
-            )
+            ),
+            "$streams" => matches!(self.label.as_str(), "machineId" | "hashedReconnectToken"),
+            _ => false,
+        }
     }
 }
 
@@ -323,7 +326,8 @@ impl LinkEnd<'_> {
     }
 }
 
-/// The attributes of the system namespaces (`$users`, `$files`).
+/// The attributes of the system namespaces (`$users`, `$files`); `$streams` joins an app when it
+/// first uses streams ([`stream_attrs`]).
 pub fn system_attrs() -> Vec<AttrDef> {
     let mut out = Vec::new();
     let mut sys = |mut a: AttrDef| {
@@ -372,6 +376,39 @@ pub fn system_attrs() -> Vec<AttrDef> {
     let mut kv = AttrDef::blob("$files", "key-version");
     kv.checked = Some("number".into());
     sys(kv);
+    out
+}
+
+/// The `$streams` attributes of the real server's system catalog. instant-local adds them to an
+/// app when it first opens a stream session (so apps that never use streams keep their schema).
+pub fn stream_attrs() -> Vec<AttrDef> {
+    let typed = |label: &str, t: &str| {
+        let mut a = AttrDef::blob("$streams", label);
+        a.checked = Some(t.into());
+        a
+    };
+    let mut id = AttrDef::id_attr("$streams");
+    id.indexed = true;
+    let mut client_id = typed("clientId", "string");
+    client_id.unique = true;
+    client_id.indexed = true;
+    client_id.required = true;
+    let mut files = AttrDef::link("$streams", "$files", "$files", "$stream");
+    files.unique = true;
+    files.on_delete_reverse = true;
+    let mut out = vec![
+        id,
+        client_id,
+        typed("machineId", "string"),
+        files,
+        typed("done", "boolean"),
+        typed("size", "number"),
+        typed("hashedReconnectToken", "string"),
+        typed("abortReason", "string"),
+    ];
+    for a in &mut out {
+        a.system = true;
+    }
     out
 }
 
