@@ -25,6 +25,7 @@ pub mod perms;
 pub mod query;
 mod server;
 pub mod store;
+mod streams;
 pub mod tx;
 mod users;
 pub mod values;

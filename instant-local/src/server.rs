@@ -39,6 +39,8 @@ pub struct Shared {
     pub magic_codes: Mutex<Vec<MagicCode>>,
     /// Notifies live queries: the app id of each committed transaction.
     pub changes: tokio::sync::broadcast::Sender<String>,
+    /// Durable stream sessions, writers and readers.
+    pub streams: crate::streams::Hub,
 }
 
 impl Shared {
@@ -50,6 +52,7 @@ impl Shared {
             base_url: Mutex::new(String::new()),
             magic_codes: Mutex::new(Vec::new()),
             changes: tx,
+            streams: crate::streams::Hub::default(),
         })
     }
 
@@ -79,6 +82,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/transact", post(transact_route))
         .route("/admin/transact_perms_check", post(transact_perms_check))
         .route("/admin/subscribe-query", post(crate::live::subscribe_query))
+        .route("/admin/sse", post(crate::streams::open))
+        .route("/admin/sse/push", post(crate::streams::push))
         .route("/admin/refresh_tokens", post(crate::users::refresh_tokens))
         .route(
             "/runtime/auth/verify_refresh_token",

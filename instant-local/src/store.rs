@@ -5,7 +5,9 @@
 //!   namespace's `id` attribute, `t` the entity's creation time), its cardinality-one data
 //!   attributes in `doc`, a JSON object keyed by attribute key;
 //! - `vals(app, a, v, e)`: the index of indexed and unique data attributes (non-null values);
-//! - `refs(app, e, a, v, t)`: link triples, with an `(app, a, v)` index for reverse traversal.
+//! - `refs(app, e, a, v, t)`: link triples, with an `(app, a, v)` index for reverse traversal;
+//! - `stream_state(app, stream, size, parted, parts)` and `stream_chunks(app, stream, off, bytes)`:
+//!   the offsets of durable streams and their bytes not yet flushed into `$files` parts.
 //!
 //! Values are canonical JSON text and are only ever bound as statement parameters.
 
@@ -44,6 +46,12 @@ CREATE TABLE IF NOT EXISTS blobs (
   PRIMARY KEY (app, location_id));
 CREATE TABLE IF NOT EXISTS upload_urls (
   token TEXT PRIMARY KEY, app INTEGER NOT NULL, path TEXT NOT NULL, expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS stream_state (
+  app INTEGER NOT NULL, stream TEXT NOT NULL, size INTEGER NOT NULL, parted INTEGER NOT NULL,
+  parts INTEGER NOT NULL, PRIMARY KEY (app, stream)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_chunks (
+  app INTEGER NOT NULL, stream TEXT NOT NULL, off INTEGER NOT NULL, bytes BLOB NOT NULL,
+  PRIMARY KEY (app, stream, off)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 ";
