@@ -154,6 +154,36 @@ await Promise.race([gotUpdate, new Promise((_, rej) => setTimeout(() => rej(new 
 assert.deepEqual(seen[1], ['Get fit', 'Ship', 'Read']);
 sub.close();
 
+// streams: write chunks (multi-byte UTF-8 included), close, read everything back
+step('streams');
+const withTimeout = (p, what) =>
+  Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`timeout: ${what}`)), 10000))]);
+const readAll = async (stream) => {
+  const reader = stream.getReader();
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return text;
+    text += value;
+  }
+};
+const streamClientId = `js-stream-${id()}`;
+let flushed;
+const ws = db.streams.createWriteStream({ clientId: streamClientId, waitUntil: (p) => (flushed = p) });
+const writer = ws.getWriter();
+const streamParts = ['hello ', 'wörld ', '✓ ', '🎉 ', 'done'];
+for (const p of streamParts) await writer.write(p);
+const streamId = await withTimeout(ws.streamId(), 'streamId');
+await writer.close();
+await withTimeout(flushed, 'flush');
+const readBack = await withTimeout(readAll(db.streams.createReadStream({ clientId: streamClientId })), 'read');
+assert.equal(readBack, streamParts.join(''));
+const fromOffset = await withTimeout(
+  readAll(db.streams.createReadStream({ streamId, byteOffset: 'hello '.length })),
+  'read from offset',
+);
+assert.equal(fromOffset, streamParts.slice(1).join(''));
+
 console.log('ALL OK');
 // The SDK's closed EventSource leaves timers behind; everything is asserted, so end now.
 process.exit(0);
