@@ -326,8 +326,7 @@ impl LinkEnd<'_> {
     }
 }
 
-/// The attributes of the system namespaces (`$users`, `$files`); `$streams` joins an app when it
-/// first uses streams ([`stream_attrs`]).
+/// The attributes of the system namespaces (`$users`, `$files`, `$streams`).
 pub fn system_attrs() -> Vec<AttrDef> {
     let mut out = Vec::new();
     let mut sys = |mut a: AttrDef| {
@@ -376,11 +375,12 @@ pub fn system_attrs() -> Vec<AttrDef> {
     let mut kv = AttrDef::blob("$files", "key-version");
     kv.checked = Some("number".into());
     sys(kv);
+    out.extend(stream_attrs());
     out
 }
 
-/// The `$streams` attributes of the real server's system catalog. instant-local adds them to an
-/// app when it first opens a stream session (so apps that never use streams keep their schema).
+/// The `$streams` attributes of the real server's system catalog. Apps stored by an earlier
+/// instant-local (a `--data` folder) get them when they first open a stream session.
 pub fn stream_attrs() -> Vec<AttrDef> {
     let typed = |label: &str, t: &str| {
         let mut a = AttrDef::blob("$streams", label);

@@ -767,7 +767,22 @@ impl Exec<'_, '_> {
                             };
                             if a.system
                                 && !internal
-                                && (&*s.etype == "$files" || (!admin && &*s.etype == "$users"))
+                                && matches!(&*s.etype, "$files" | "$streams")
+                                && k == "path"
+                                && v.as_str().is_some_and(|p| p.starts_with("$stream/"))
+                            {
+                                return Err(ApiError::validation_msg(
+                                    "tx-step",
+                                    self.steps_json.clone(),
+                                    "The path for stream files can't be edited.",
+                                ));
+                            }
+                            // No one changes `$files` and `$streams` columns but the server
+                            // itself (a file's path excepted); admins may change `$users`.
+                            if a.system
+                                && !internal
+                                && (matches!(&*s.etype, "$files" | "$streams")
+                                    || (!admin && &*s.etype == "$users"))
                                 && !(&*s.etype == "$files" && k == "path")
                             {
                                 return Err(ApiError::validation_msg(

@@ -1441,10 +1441,15 @@ async fn schema_route_answers_in_the_servers_refs_and_blobs_shape() {
     assert!(link.get("on-delete").is_none());
     assert_eq!(
         schema["refs"].as_object().map(|r| r.len()),
-        Some(2),
+        Some(3),
         "{schema}"
     );
     assert!(schema["refs"]["$users-linkedPrimaryUser-$users-linkedGuestUsers"].is_object());
+    assert!(schema["refs"]["$streams-$files-$files-$stream"].is_object());
+    assert!(schema["blobs"]["$streams"]["clientId"].is_object());
+    assert!(schema["blobs"]["$streams"]
+        .get("hashedReconnectToken")
+        .is_none());
 
     // System namespaces are there, without the internal columns of $files.
     assert_eq!(schema["blobs"]["$users"]["email"]["catalog"], "system");
@@ -1460,4 +1465,42 @@ async fn schema_route_answers_in_the_servers_refs_and_blobs_shape() {
         assert!(schema["blobs"]["$files"].get(hidden).is_none(), "{hidden}");
     }
     assert!(schema.get("attrs").is_none());
+}
+
+#[tokio::test]
+async fn stream_records_are_the_servers_own() {
+    let server =
+        instant_local::LocalServer::start(instant_local::Config::default()).expect("start");
+    let api = Api::new(server.base_url());
+    let app = (server.app_id(), server.admin_token());
+    let id = "8aa64e4c-64f9-472e-8a61-3fa28870e6cb";
+    let (status, body) = api
+        .post(
+            "/admin/transact",
+            app,
+            &As::Admin,
+            &json!({"steps": [["update", "$streams", id, {"clientId": "mine"}]]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["hint"]["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("$streams.clientId is a system column")),
+        "{body}"
+    );
+    let (status, body) = api
+        .post(
+            "/admin/transact",
+            app,
+            &As::Admin,
+            &json!({"steps": [["update", "$files", id, {"path": "$stream/x/0"}]]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string()
+            .contains("The path for stream files can't be edited."),
+        "{body}"
+    );
 }
