@@ -122,10 +122,6 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn session_missing(session: &str) -> ApiError {
     ApiError::new(
         400,
@@ -564,7 +560,7 @@ fn start_stream(s: &Shared, db: &mut Db, session: &str, msg: &Value) -> Result<(
     let data = Map::from_iter([("clientId".to_string(), json!(client_id))]);
     check_rule(db, &app, &who, "create", &data, rule_params)?;
     let token = req_uuid(msg, "reconnect-token")?;
-    let hashed = hex(&sha256(token.as_bytes()));
+    let hashed = hex::encode(sha256(token.as_bytes()));
     let machine = s.streams.machine_id.clone();
     let refused = |m: &str| {
         ApiError::validation_msg(
@@ -838,9 +834,9 @@ mod tests {
     #[test]
     fn reconnect_tokens_hash_as_the_server_does() {
         let t = uuid::Uuid::nil();
-        assert_eq!(hex(&sha256(t.as_bytes())).len(), 64);
+        assert_eq!(hex::encode(sha256(t.as_bytes())).len(), 64);
         assert_eq!(
-            hex(&sha256(b"abc")),
+            hex::encode(sha256(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
