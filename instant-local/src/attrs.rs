@@ -1,6 +1,6 @@
 //! Attributes (the server's `attrs` table) and the conversion of a schema into attributes.
 
-use crate::fxhash::FxHashMap;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;

@@ -19,7 +19,6 @@
 pub mod attrs;
 pub mod error;
 mod files;
-pub mod fxhash;
 mod live;
 pub mod perms;
 pub mod query;

@@ -880,7 +880,7 @@ impl<'r> Evaluator<'r, '_> {
                     }
                 }
                 let mut out: Vec<String> = Vec::new();
-                let mut seen: crate::fxhash::FxHashSet<String> = Default::default();
+                let mut seen: rustc_hash::FxHashSet<String> = Default::default();
                 let several = vals.len() > 1;
                 for v in vals {
                     let found = if a.label != "id" && !v.is_null() {

@@ -13,7 +13,7 @@
 
 use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
-use crate::fxhash::FxHashMap;
+use rustc_hash::FxHashMap;
 use crate::values::{encode, now_ms};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -525,7 +525,7 @@ impl<'c> Reader<'c> {
         let cached = self.cache.get(&et);
         // A transaction names an entity once per attribute it writes: ask for each id once, or the
         // second copy would overwrite the loaded entity with "not found".
-        let mut asked: crate::fxhash::FxHashSet<&str> = Default::default();
+        let mut asked: rustc_hash::FxHashSet<&str> = Default::default();
         let missing: Vec<&String> = es
             .iter()
             .filter(|e| !cached.is_some_and(|m| m.contains_key(e.as_str())))

@@ -2,7 +2,7 @@
 
 use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
-use crate::fxhash::{FxHashMap, FxHashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use crate::perms::{PermCtx, Vars};
 use crate::store::{delete_attr, insert_attr, Db, Doc, Reader};
 use crate::values::{self, encode, matches_type, parse_uuid};
