@@ -58,113 +58,100 @@ pub fn matches_type(t: &str, v: &Value) -> bool {
         ("number", Value::Number(_)) => true,
         ("boolean", Value::Bool(_)) => true,
         ("date", Value::Number(_)) => true,
-        ("date", Value::String(s)) => parse_date_ms(s).is_some(),
+        // The relative words parse, but the real server refuses them as stored or compared-for-
+        // equality values (client and server could disagree on what "today" is).
+        ("date", Value::String(s)) => {
+            !matches!(s.as_str(), "now" | "today" | "tomorrow" | "yesterday")
+                && parse_date_ms(s).is_some()
+        }
         _ => false,
     }
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-/// The civil date (y, m, d) of a day count since the epoch.
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Formats epoch milliseconds as `yyyy-MM-ddTHH:mm:ssZ`.
 pub fn format_ts(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
-fn num(s: &str) -> Option<i64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
+/// Date-times with an offset (`Z`, `+01:00`, `+0100`, `+01`), as the real server's zoned
+/// formatters and ISO parser take them.
+const ZONED_FORMATS: &[&str] = &[
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+    "%Y-%m-%dT%H:%M%#z",
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+    "%a %b %d %Y %H:%M:%S GMT%#z",
+];
 
-/// Parses an ISO-8601 date or date-time (`2024-01-02`, `2024-01-02T03:04:05.678Z`,
-/// offsets `+01:00`, a space instead of `T`) into epoch milliseconds.
-pub fn parse_date_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, time) = match s.find(['T', ' ']) {
-        Some(i) => (s.get(..i)?, Some(s.get(i + 1..)?)),
-        None => (s, None),
+/// Date-times without an offset, read as UTC.
+const LOCAL_FORMATS: &[&str] = &[
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%m/%d/%Y, %I:%M:%S %p",
+];
+
+/// Dates, read as midnight UTC.
+const DATE_FORMATS: &[&str] = &["%Y-%m-%d", "%m-%d-%Y", "%m/%d/%Y", "%a %b %d %Y"];
+
+/// One pass of the real server's date parsers (`date-str->instant` in its `triple.clj`).
+fn date_str_ms(s: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    let zoned = ZONED_FORMATS
+        .iter()
+        .find_map(|f| DateTime::parse_from_str(s, f).ok())
+        .or_else(|| DateTime::parse_from_rfc2822(s).ok())
+        .map(|d| d.timestamp_millis());
+    let local = || {
+        LOCAL_FORMATS
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .map(|d| d.and_utc().timestamp_millis())
     };
-    let mut dp = date.split('-');
-    let y = num(dp.next()?)?;
-    let m = num(dp.next()?)?;
-    let d = num(dp.next()?)?;
-    if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let mut ms = days_from_civil(y, m, d) * 86_400_000;
-    if let Some(t) = time {
-        let (clock, offset_ms) =
-            if let Some(c) = t.strip_suffix('Z').or_else(|| t.strip_suffix('z')) {
-                (c, 0)
-            } else if let Some(i) = t.rfind(['+', '-']) {
-                let (c, off) = t.split_at(i);
-                let sign = if off.starts_with('-') { -1 } else { 1 };
-                let off = off.get(1..)?;
-                let (oh, om) = match off.split_once(':') {
-                    Some((h, m)) => (num(h)?, num(m)?),
-                    None if off.len() == 4 => (num(off.get(..2)?)?, num(off.get(2..)?)?),
-                    None => (num(off)?, 0),
-                };
-                (c, sign * (oh * 3600 + om * 60) * 1000)
-            } else {
-                (t, 0)
-            };
-        let mut cp = clock.split(':');
-        let h = num(cp.next()?)?;
-        let mi = num(cp.next()?)?;
-        let (sec, frac) = match cp.next() {
-            Some(sf) => match sf.split_once('.') {
-                Some((a, b)) => (num(a)?, b),
-                None => (num(sf)?, ""),
-            },
-            None => (0, ""),
-        };
-        if cp.next().is_some() || h > 24 || mi > 59 || sec > 60 {
-            return None;
-        }
-        let mut frac_ms = 0;
-        if !frac.is_empty() {
-            if !frac.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let three: String = frac.chars().chain("000".chars()).take(3).collect();
-            frac_ms = num(&three)?;
-        }
-        ms += (h * 3600 + mi * 60 + sec) * 1000 + frac_ms - offset_ms;
-    }
-    Some(ms)
+    let date = || {
+        DATE_FORMATS
+            .iter()
+            .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp_millis())
+    };
+    zoned.or_else(local).or_else(date)
+}
+
+/// The special values the real server takes (PostgreSQL's): `epoch`, `now`, `today`,
+/// `tomorrow`, `yesterday`, `infinity`, `-infinity`.
+fn special_date_ms(s: &str, now: i64) -> Option<i64> {
+    const DAY: i64 = 86_400_000;
+    let today = now.div_euclid(DAY) * DAY;
+    Some(match s {
+        "epoch" => 0,
+        "infinity" => 9_223_372_036_825_200_000,
+        "-infinity" => -9_223_372_036_832_400_000,
+        "now" => now,
+        "today" => today,
+        "tomorrow" => today + DAY,
+        "yesterday" => today - DAY,
+        _ => return None,
+    })
+}
+
+/// Parses a date string as the real server does (`parse-date-value`): ISO-8601 with or without
+/// time and offset, `2025-01-15 20:53:08`, `8/4/2025, 11:02:31 PM`, `Wed Jul 09 2025`, RFC 1123,
+/// a JSON-quoted date, surrounding spaces, and the special values (`now`, `today`, ...). In epoch
+/// milliseconds.
+pub fn parse_date_ms(s: &str) -> Option<i64> {
+    date_str_ms(s)
+        .or_else(|| {
+            serde_json::from_str::<String>(s)
+                .ok()
+                .as_deref()
+                .and_then(date_str_ms)
+        })
+        .or_else(|| date_str_ms(s.trim()))
+        .or_else(|| special_date_ms(s, now_ms()))
 }
 
 /// A date value (epoch ms number or date string) as epoch milliseconds.
@@ -298,8 +285,45 @@ mod tests {
         assert_eq!(parse_date_ms("1970-01-01T00:00:00.010Z"), Some(10));
         assert_eq!(parse_date_ms("1970-01-02"), Some(86_400_000));
         assert_eq!(parse_date_ms("1970-01-01T01:00:00+01:00"), Some(0));
-        assert_eq!(parse_date_ms("tomorrow"), None);
         assert_eq!(format_ts(86_400_000 + 61_000), "1970-01-02T00:01:01Z");
+        assert_eq!(parse_date_ms("someday"), None);
+        assert_eq!(parse_date_ms("2025-01-0"), None);
+        assert_eq!(parse_date_ms("2024-02-30"), None);
+    }
+
+    #[test]
+    fn dates_parse_in_every_form_the_server_takes() {
+        let jan2 = 1_704_153_600_000; // 2024-01-02T00:00:00Z
+        let at = jan2 + (3 * 3600 + 4 * 60 + 5) * 1000; // 03:04:05
+        for (text, want) in [
+            ("2024-01-02T03:04:05Z", at),
+            ("2024-01-02T03:04:05.250Z", at + 250),
+            ("2024-01-02T04:04:05+01:00", at),
+            ("2024-01-02T04:04:05+0100", at),
+            ("2024-01-02T04:04:05+01", at),
+            ("2024-1-2T3:4:5Z", at),
+            ("2024-01-02T03:04:05", at),
+            ("2024-01-02 03:04:05", at),
+            ("2024-01-02 03:04", at - 5000),
+            ("1/2/2024, 3:04:05 AM", at),
+            ("Tue Jan 02 2024 03:04:05 GMT+0000", at),
+            ("Tue, 02 Jan 2024 03:04:05 GMT", at),
+            ("2024-01-02", jan2),
+            ("01-02-2024", jan2),
+            ("1/2/2024", jan2),
+            ("Tue Jan 02 2024", jan2),
+            ("\"2024-01-02\"", jan2),
+            ("  2024-01-02 ", jan2),
+            ("epoch", 0),
+        ] {
+            assert_eq!(parse_date_ms(text), Some(want), "{text}");
+        }
+        assert_eq!(
+            special_date_ms("tomorrow", jan2 + 5),
+            Some(jan2 + 86_400_000)
+        );
+        assert_eq!(special_date_ms("now", 42), Some(42));
+        assert!(parse_date_ms("today").is_some());
     }
 
     #[test]
