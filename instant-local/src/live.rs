@@ -140,7 +140,16 @@ pub async fn subscribe_query(State(s): State<Arc<Shared>>, req: Req) -> Response
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx))
     });
-    let mut resp = Sse::new(stream)
+    sse_response(stream)
+}
+
+/// An SSE response as the real server sends one: a keep-alive every 15 s, `cache-control:
+/// nocache`. Shared by live queries and stream sessions.
+pub(crate) fn sse_response<S>(events: S) -> Response
+where
+    S: futures::Stream<Item = Result<Event, Infallible>> + Send + 'static,
+{
+    let mut resp = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
     resp.headers_mut().insert(

@@ -14,7 +14,7 @@ use crate::server::{notify, perm_ctx, reply, Fail, Req, Shared, Who};
 use crate::store::{AppMeta, Db, Reader};
 use crate::tx::{transact, TxOptions};
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
@@ -175,14 +175,7 @@ fn sse_response(rx: UnboundedReceiver<Value>, guard: SessionGuard) -> Response {
         let ev = Event::default().data(msg.to_string());
         Some((Ok::<Event, Infallible>(ev), (rx, guard)))
     });
-    let mut resp = Sse::new(futures::StreamExt::chain(retry, ops))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response();
-    resp.headers_mut().insert(
-        "cache-control",
-        axum::http::HeaderValue::from_static("nocache"),
-    );
-    resp
+    crate::live::sse_response(futures::StreamExt::chain(retry, ops))
 }
 
 fn body_uuid(body: &Value, key: &str) -> Result<uuid::Uuid, ApiError> {
