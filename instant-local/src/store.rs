@@ -13,9 +13,9 @@
 
 use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
-use rustc_hash::FxHashMap;
 use crate::values::{encode, now_ms};
 use rusqlite::{params, Connection, OptionalExtension};
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;

@@ -2,11 +2,11 @@
 
 use crate::attrs::{AttrDef, Attrs};
 use crate::error::ApiError;
-use rustc_hash::{FxHashMap, FxHashSet};
 use crate::perms::{PermCtx, Vars};
 use crate::store::{delete_attr, insert_attr, Db, Doc, Reader};
 use crate::values::{self, encode, matches_type, parse_uuid};
 use rusqlite::params;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
