@@ -325,7 +325,8 @@ fn abort_reason_of(msg: &Value) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Stream records
 
-/// The app, with the `$streams` attributes added the first time it uses streams.
+/// The app, with the `$streams` attributes added if it lacks them (an app stored by an instant-local
+/// from before streams, in a `--data` folder).
 fn stream_app(db: &mut Db, app_id: &str) -> Result<AppMeta, ApiError> {
     let has = |db: &Db| {
         db.apps
