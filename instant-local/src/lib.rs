@@ -28,6 +28,7 @@ mod streams;
 pub mod tx;
 mod users;
 pub mod values;
+mod webhooks;
 
 pub use error::{ApiError, Error};
 pub use server::MagicCode;
@@ -226,6 +227,7 @@ impl LocalServer {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let router = server::router(shared.clone());
+        let sender = shared.clone();
         let thread = std::thread::Builder::new()
             .name("instant-local".into())
             .spawn(move || {
@@ -250,6 +252,7 @@ impl LocalServer {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
+                    tokio::spawn(webhooks::run(sender));
                     tokio::select! {
                         r = axum::serve(listener, router) => {
                             if let Err(e) = r {

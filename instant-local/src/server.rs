@@ -130,6 +130,38 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/schema", get(schema_route))
         .route("/health/system", get(health))
         .route("/dash/apps/ephemeral", post(ephemeral))
+        .route(
+            "/dash/apps/{app}/webhooks",
+            get(crate::webhooks::list).post(crate::webhooks::create),
+        )
+        .route(
+            "/dash/apps/{app}/webhooks/{id}",
+            post(crate::webhooks::update).delete(crate::webhooks::delete),
+        )
+        .route(
+            "/dash/apps/{app}/webhooks/{id}/enable",
+            post(crate::webhooks::enable),
+        )
+        .route(
+            "/dash/apps/{app}/webhooks/{id}/disable",
+            post(crate::webhooks::disable),
+        )
+        .route(
+            "/dash/apps/{app}/webhooks/{id}/events",
+            get(crate::webhooks::events),
+        )
+        .route(
+            "/dash/apps/{app}/webhooks/{id}/events/{*isn}",
+            get(crate::webhooks::event).post(crate::webhooks::resend),
+        )
+        .route(
+            "/webhooks/payload/{app}/{id}/{*isn}",
+            get(crate::webhooks::payload),
+        )
+        .route(
+            "/.well-known/webhooks/jwks.json",
+            get(crate::webhooks::jwks),
+        )
         .fallback(any(not_found))
         .layer(axum::middleware::map_response(envelope))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -81,6 +81,8 @@ pub struct Db {
     pub conn: Connection,
     /// Apps by id.
     pub apps: HashMap<String, AppMeta>,
+    /// Active webhooks and the webhook signing key.
+    pub webhooks: crate::webhooks::Registry,
     last_t: i64,
     last_tx: i64,
 }
@@ -104,10 +106,13 @@ impl Db {
         conn.pragma_update(None, "cache_size", -65536)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.execute_batch(SCHEMA_SQL)?;
+        conn.execute_batch(crate::webhooks::SCHEMA_SQL)?;
+        let webhooks = crate::webhooks::Registry::load(&conn)?;
         conn.set_prepared_statement_cache_capacity(128);
         let mut db = Db {
             conn,
             apps: HashMap::new(),
+            webhooks,
             last_t: 0,
             last_tx: 0,
         };

@@ -52,6 +52,8 @@ pub struct TxOutcome {
     pub all_ok: bool,
     /// Whether the transaction was committed.
     pub committed: bool,
+    /// The entities it changed, only when the app has webhooks (empty otherwise).
+    pub changes: Vec<crate::webhooks::Change>,
 }
 
 type RuleParams = HashMap<(String, String), Value>;
@@ -1386,12 +1388,15 @@ pub fn transact(
         .cloned()
         .ok_or_else(|| ApiError::not_found("app", json!({"id": app_id}), None))?;
     let counters = db.counters();
+    let capture = db.webhooks.watches(app_id);
     db.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     // The counters are written inside the transaction: a rolled-back one leaves them as they were.
-    let result = db
-        .next_tx()
-        .map_err(ApiError::from)
-        .and_then(|(t, tx_id)| Ok((run(&db.conn, &meta, steps_json, &steps, t, opts)?, tx_id)));
+    let result = db.next_tx().map_err(ApiError::from).and_then(|(t, tx_id)| {
+        Ok((
+            run(&db.conn, &meta, steps_json, &steps, t, opts, capture)?,
+            tx_id,
+        ))
+    });
     match result {
         Ok(((outcome, attrs), tx_id)) => {
             if outcome.committed {
@@ -1403,6 +1408,9 @@ pub fn transact(
                 }
                 if let Some(m) = db.apps.get_mut(app_id) {
                     m.attrs = attrs;
+                }
+                if !outcome.changes.is_empty() {
+                    crate::webhooks::committed(db, app_id, tx_id, &outcome.changes);
                 }
                 Ok(TxOutcome { tx_id, ..outcome })
             } else {
@@ -1426,6 +1434,7 @@ fn run(
     steps: &[Step],
     t: i64,
     opts: &TxOptions<'_>,
+    capture: bool,
 ) -> Result<(TxOutcome, Attrs), ApiError> {
     let mut ex = Exec {
         reader: Reader::new(conn, meta.key),
@@ -1615,6 +1624,37 @@ fn run(
         }
     }
 
+    // With webhooks, the data of every entity written or deleted (cascades too), before.
+    let mut changes: Vec<crate::webhooks::Change> = Vec::new();
+    if capture {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for op in &ops {
+            match op {
+                TOp::Add { etype, e, attr, .. } if !attr.is_ref => {
+                    keys.push((etype.to_string(), e.to_string()));
+                }
+                TOp::Merge { etype, e, .. } => keys.push((etype.to_string(), e.to_string())),
+                TOp::Delete { etype, e } => {
+                    keys.push((etype.to_string(), e.to_string()));
+                    keys.extend(ex.cascade_closure(etype, e)?);
+                }
+                _ => {}
+            }
+        }
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        for (et, e) in keys {
+            if seen.insert((et.clone(), e.clone())) {
+                let before = crate::webhooks::snapshot(&mut ex.reader, &ex.attrs, &et, &e)?;
+                changes.push(crate::webhooks::Change {
+                    namespace: et,
+                    id: e,
+                    before,
+                    after: None,
+                });
+            }
+        }
+    }
+
     // Execute, grouped by kind in order of first appearance.
     let mut kinds: Vec<u8> = Vec::new();
     for op in &ops {
@@ -1688,6 +1728,9 @@ fn run(
     }
     ex.null_fill_and_required(&created, &written_attrs, has_delete)?;
     ex.reader.clear();
+    for c in &mut changes {
+        c.after = crate::webhooks::snapshot(&mut ex.reader, &ex.attrs, &c.namespace, &c.id)?;
+    }
 
     // Checks on the state after the writes (create/update, links).
     if let Some(p) = perms {
@@ -1853,6 +1896,7 @@ fn run(
             check_results: checks,
             all_ok,
             committed,
+            changes,
         },
         ex.attrs,
     ))
