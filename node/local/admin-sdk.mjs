@@ -184,6 +184,81 @@ const fromOffset = await withTimeout(
 );
 assert.equal(fromOffset, streamParts.slice(1).join(''));
 
+// webhooks: management through db.webhooks.manager, and one delivery to a local receiver that the
+// SDK's own verifier checks (signature, JWKS) before fetching the payload with the token
+step('webhooks');
+const http = await import('node:http');
+const deliveries = [];
+let onDelivery = () => {};
+const receiver = http.createServer((req, res) => {
+  let raw = '';
+  req.on('data', (c) => (raw += c));
+  req.on('end', () => {
+    deliveries.push({ signature: req.headers['instant-signature'], body: raw });
+    res.end('ok');
+    onDelivery();
+  });
+});
+await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+const sinkUrl = `http://127.0.0.1:${receiver.address().port}/hook`;
+const hooks = db.webhooks.manager;
+const created = await hooks.create({ url: sinkUrl, namespaces: ['goals'], actions: ['create', 'update'] });
+assert.equal(created.status, 'active');
+assert.equal(created.sink.url, sinkUrl);
+assert.deepEqual(created.namespaces, ['goals']);
+assert.ok(created.createdAt instanceof Date && !isNaN(created.createdAt));
+assert.deepEqual((await hooks.list()).map((w) => w.id), [created.id]);
+await assert.rejects(
+  hooks.create({ url: sinkUrl, namespaces: ['nope'], actions: ['create'] }),
+  (e) => /Could not find matching table for nope/.test(JSON.stringify(e.body ?? e.message)),
+);
+const delivered = new Promise((r) => (onDelivery = r));
+const hookGoal = id();
+await db.transact(db.tx.goals[hookGoal].update({ title: 'Hooked', priority: 9 }));
+await withTimeout(delivered, 'webhook delivery');
+const hookBody = await db.webhooks.validate(deliveries[0].signature, deliveries[0].body);
+const hookPayload = await db.webhooks.fetchPayloads(hookBody);
+assert.equal(hookPayload.data.length, 1);
+assert.equal(hookPayload.data[0].action, 'create');
+assert.equal(hookPayload.data[0].namespace, 'goals');
+assert.equal(hookPayload.data[0].id, hookGoal);
+assert.equal(hookPayload.data[0].after.title, 'Hooked');
+assert.equal(hookPayload.data[0].before, null);
+const hookIsn = hookBody.payloadUrl.split('/').slice(-3).join('/');
+const viaAdmin = await hooks.getPayload(created.id, hookIsn);
+assert.deepEqual(viaAdmin, hookPayload);
+let hookEvent;
+for (const start = Date.now(); Date.now() - start < 10000; ) {
+  hookEvent = await hooks.getEvent(created.id, hookIsn);
+  if (hookEvent.status === 'success') break;
+  await new Promise((r) => setTimeout(r, 20));
+}
+assert.equal(hookEvent.status, 'success');
+assert.equal(hookEvent.attempts.length, 1);
+assert.equal(hookEvent.attempts[0].statusCode, 200);
+assert.equal(hookEvent.attempts[0].success, true);
+assert.ok(hookEvent.attempts[0].attemptAt instanceof Date);
+const eventsPage = await hooks.listEvents(created.id);
+assert.deepEqual(eventsPage.events.map((e) => e.isn), [hookIsn]);
+assert.equal(eventsPage.pageInfo.hasNextPage, false);
+const resent = await hooks.resendEvent(created.id, hookIsn);
+assert.equal(resent.isn, hookIsn);
+const disabled = await hooks.disable(created.id, { reason: 'paused' });
+assert.equal(disabled.status, 'disabled');
+assert.equal(disabled.disabledReason, 'paused');
+const enabled = await hooks.enable(created.id);
+assert.equal(enabled.status, 'active');
+assert.equal(enabled.disabledReason, null);
+const updated = await hooks.update(created.id, { actions: ['delete'] });
+assert.deepEqual(updated.actions, ['delete']);
+const jwks = await db.webhooks.fetchJwks();
+assert.equal(jwks.keys[0].kty, 'OKP');
+assert.equal(jwks.keys[0].crv, 'Ed25519');
+const removed = await hooks.delete(created.id);
+assert.equal(removed.id, created.id);
+assert.deepEqual(await hooks.list(), []);
+receiver.close();
+
 console.log('ALL OK');
 // The SDK's closed EventSource leaves timers behind; everything is asserted, so end now.
 process.exit(0);
