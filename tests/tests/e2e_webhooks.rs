@@ -524,3 +524,55 @@ async fn key_and_webhooks_survive_a_restart() {
     srv.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_and_impersonated_writes_make_events() {
+    let srv = LocalServer::start(instant_local::Config::default()).unwrap();
+    let db = client(&srv);
+    let sink = Sink::start(&[]);
+    db.transact(json!([["update", "goals", id(), {"title": "seed"}]]))
+        .await
+        .unwrap();
+    db.webhooks()
+        .create(CreateWebhook {
+            url: sink.url.clone(),
+            namespaces: vec!["$files".into(), "goals".into()],
+            actions: all_actions(),
+        })
+        .await
+        .unwrap();
+
+    // A storage upload is the server's own write to $files: its record carries the file's url.
+    db.storage()
+        .upload_file(
+            "docs/hook.txt",
+            b"hello".as_slice(),
+            instant_admin::FileOptions::new().content_type("text/plain"),
+        )
+        .await
+        .unwrap();
+    let got = sink.next().await;
+    let (_, payload) = open(&db, &got).await;
+    assert_eq!(payload.data.len(), 1);
+    let rec = &payload.data[0];
+    assert_eq!(
+        (rec.namespace.as_str(), rec.action.as_str()),
+        ("$files", "create")
+    );
+    let after = rec.after.as_ref().unwrap();
+    assert_eq!(after["path"], json!("docs/hook.txt"));
+    let url = after["url"].as_str().unwrap();
+    assert!(url.starts_with(srv.base_url()), "{url}");
+
+    // A transaction run as a guest (no rules: allowed) makes an event as well.
+    let g = id();
+    db.as_user(instant_admin::AsUser::Guest)
+        .transact(json!([["update", "goals", g, {"title": "guest"}]]))
+        .await
+        .unwrap();
+    let got = sink.next().await;
+    let (_, payload) = open(&db, &got).await;
+    assert_eq!(payload.data[0].id.as_deref(), Some(g.as_str()));
+    assert_eq!(payload.data[0].action, "create");
+    srv.stop();
+}
