@@ -765,11 +765,44 @@ fn reload(db: &mut Db) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Checks a dashboard-route bearer token as the real routes do for an admin token: it must be
+/// the admin token of the app in the path; another app's token is a mismatch; any other token
+/// is looked up as a dashboard user's refresh token, which never exists here (a 401).
+fn check_dash_token(db: &Db, req: &Req, app: &str) -> Result<(), ApiError> {
+    let Some(auth) = req.header("authorization") else {
+        return Err(ApiError::param_missing(&["headers", "authorization"]));
+    };
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("bearer "))
+        .unwrap_or(&auth)
+        .trim();
+    let token = parse_uuid(token).unwrap_or_default();
+    match db.apps.values().find(|a| a.admin_token == token) {
+        Some(a) if a.id == app => Ok(()),
+        Some(_) => Err(ApiError::new(
+            400,
+            "validation-failed",
+            format!(
+                "This admin token does not belong to app {app}. Admin tokens are bound to a \
+                 single app. Use a personal access token to manage other apps."
+            ),
+            json!({"reason": "admin-token-mismatch"}),
+        )),
+        None => Err(ApiError::new(
+            401,
+            "record-not-found",
+            "Record not found: instant-user",
+            json!({"args": [{"auth?": true}], "record-type": "instant-user"}),
+        )),
+    }
+}
+
 /// Authenticates a management call: the admin token of the app in the path.
 fn authed(s: &Shared, req: &Req, app: &str) -> Result<String, ApiError> {
     let app = app_param(app)?;
     let db = s.lock();
-    req.admin(&db, &app)?;
+    check_dash_token(&db, req, &app)?;
     Ok(app)
 }
 
@@ -1119,7 +1152,7 @@ pub async fn payload(
             let key = db.webhooks.key.verifying_key();
             verify_token(&key, token, &s.base(), &app, &id, &isn)?;
         } else {
-            req.admin(&db, &app)?;
+            check_dash_token(&db, &req, &app)?;
         }
         let row = get_row(&db, &app, &id)?;
         let changes: Option<String> = db
