@@ -576,3 +576,36 @@ async fn internal_and_impersonated_writes_make_events() {
     assert_eq!(payload.data[0].action, "create");
     srv.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_checks_the_token_like_the_dashboard_routes() {
+    let srv = LocalServer::start(instant_local::Config::default()).unwrap();
+    let (other_app, other_token) = srv.create_app("other", None, None).unwrap();
+    let base = srv.base_url();
+
+    // Another app's admin token: a mismatch.
+    let mixed =
+        Instant::new(Config::new(srv.app_id(), other_token.as_str()).api_uri(base)).unwrap();
+    let e = mixed.webhooks().list().await.unwrap_err();
+    let api = e.api().expect("an API error");
+    assert_eq!(api.status, 400);
+    assert!(
+        api.message.contains(&format!(
+            "This admin token does not belong to app {}",
+            srv.app_id()
+        )),
+        "{e}"
+    );
+
+    // An unknown token is looked up as a dashboard user: 401.
+    let unknown = Instant::new(Config::new(srv.app_id(), id()).api_uri(base)).unwrap();
+    let e = unknown.webhooks().list().await.unwrap_err();
+    let api = e.api().expect("an API error");
+    assert_eq!(api.status, 401);
+    assert_eq!(api.message, "Record not found: instant-user");
+
+    // Each app's own token sees its own (empty) list.
+    let own = Instant::new(Config::new(&other_app, other_token.as_str()).api_uri(base)).unwrap();
+    assert!(own.webhooks().list().await.unwrap().is_empty());
+    srv.stop();
+}
