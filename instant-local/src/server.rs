@@ -322,8 +322,9 @@ impl Req {
         serde_json::from_slice(&self.body).map_err(|_| Fail::MalformedJson)
     }
 
-    /// Verifies the bearer admin token against the app.
-    pub fn admin(&self, db: &Db, app_id: &str) -> Result<AppMeta, ApiError> {
+    /// The `authorization` header and its token (after `Bearer `, trimmed); a missing header is
+    /// `param-missing`.
+    pub fn bearer(&self) -> Result<(String, String), ApiError> {
         let Some(auth) = self.header("authorization") else {
             return Err(ApiError::param_missing(&["headers", "authorization"]));
         };
@@ -331,8 +332,15 @@ impl Req {
             .strip_prefix("Bearer ")
             .or_else(|| auth.strip_prefix("bearer "))
             .unwrap_or(&auth)
-            .trim();
-        let Some(token) = parse_uuid(token) else {
+            .trim()
+            .to_string();
+        Ok((auth, token))
+    }
+
+    /// Verifies the bearer admin token against the app.
+    pub fn admin(&self, db: &Db, app_id: &str) -> Result<AppMeta, ApiError> {
+        let (auth, token) = self.bearer()?;
+        let Some(token) = parse_uuid(&token) else {
             return Err(ApiError::param_malformed(
                 &["headers", "authorization"],
                 json!(auth),

@@ -769,15 +769,8 @@ fn reload(db: &mut Db) -> Result<(), ApiError> {
 /// the admin token of the app in the path; another app's token is a mismatch; any other token
 /// is looked up as a dashboard user's refresh token, which never exists here (a 401).
 fn check_dash_token(db: &Db, req: &Req, app: &str) -> Result<(), ApiError> {
-    let Some(auth) = req.header("authorization") else {
-        return Err(ApiError::param_missing(&["headers", "authorization"]));
-    };
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))
-        .unwrap_or(&auth)
-        .trim();
-    let token = parse_uuid(token).unwrap_or_default();
+    let (_, token) = req.bearer()?;
+    let token = parse_uuid(&token).unwrap_or_default();
     match db.apps.values().find(|a| a.admin_token == token) {
         Some(a) if a.id == app => Ok(()),
         Some(_) => Err(ApiError::new(
@@ -1135,22 +1128,15 @@ pub async fn payload(
     Path((app, id, isn)): Path<(String, String, String)>,
     req: Req,
 ) -> Response {
-    let r = (|| {
+    let r = (|| -> Result<Value, ApiError> {
         let id = webhook_param(&id)?;
         let (isn, tx, isn_b) = isn_param(&isn)?;
         let app = app_param(&app)?;
-        let Some(auth) = req.header("authorization") else {
-            return Err(ApiError::param_missing(&["headers", "authorization"]));
-        };
-        let token = auth
-            .strip_prefix("Bearer ")
-            .or_else(|| auth.strip_prefix("bearer "))
-            .unwrap_or(&auth)
-            .trim();
+        let (_, token) = req.bearer()?;
         let db = s.lock();
         if token.split('.').count() == 3 {
             let key = db.webhooks.key.verifying_key();
-            verify_token(&key, token, &s.base(), &app, &id, &isn)?;
+            verify_token(&key, &token, &s.base(), &app, &id, &isn)?;
         } else {
             check_dash_token(&db, &req, &app)?;
         }
