@@ -807,16 +807,7 @@ pub fn file_by_path(
     app: &AppMeta,
     path: &str,
 ) -> Result<Option<Map<String, Value>>, ApiError> {
-    let mut reader = Reader::new(&db.conn, app.key);
-    let Some(a) = app.attrs.fwd("$files", "path") else {
-        return Ok(None);
-    };
-    for e in reader.entities_with(&app.attrs, a, &json!(path))? {
-        if let Some(m) = reader.entity(&app.attrs, "$files", &e)? {
-            return Ok(Some(m));
-        }
-    }
-    Ok(None)
+    crate::store::entity_by_value(db, app, "$files", "path", &json!(path))
 }
 
 /// Stores bytes for a location id.

@@ -327,6 +327,27 @@ pub fn insert_attr(
     Ok(a)
 }
 
+/// The first `etype` entity whose attribute `label` holds `value` (a unique attribute's lookup:
+/// a file by path, a user by e-mail, a stream by client id); `None` when the attribute is unknown.
+pub fn entity_by_value(
+    db: &Db,
+    app: &AppMeta,
+    etype: &str,
+    label: &str,
+    value: &Value,
+) -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
+    let Some(a) = app.attrs.fwd(etype, label) else {
+        return Ok(None);
+    };
+    let mut r = Reader::new(&db.conn, app.key);
+    for e in r.entities_with(&app.attrs, a, value)? {
+        if let Some(m) = r.entity(&app.attrs, etype, &e)? {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
 /// Deletes one attribute and its values.
 pub fn delete_attr(conn: &Connection, app: i64, a: &AttrDef) -> Result<(), rusqlite::Error> {
     conn.execute(

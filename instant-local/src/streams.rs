@@ -351,16 +351,7 @@ fn stream_by_client_id(
     app: &AppMeta,
     client_id: &str,
 ) -> Result<Option<Map<String, Value>>, ApiError> {
-    let Some(a) = app.attrs.fwd("$streams", "clientId") else {
-        return Ok(None);
-    };
-    let mut r = Reader::new(&db.conn, app.key);
-    for e in r.entities_with(&app.attrs, a, &json!(client_id))? {
-        if let Some(m) = r.entity(&app.attrs, "$streams", &e)? {
-            return Ok(Some(m));
-        }
-    }
-    Ok(None)
+    crate::store::entity_by_value(db, app, "$streams", "clientId", &json!(client_id))
 }
 
 fn field<'a>(ent: &'a Map<String, Value>, key: &str) -> Option<&'a str> {

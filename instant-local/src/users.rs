@@ -50,16 +50,7 @@ pub fn user_by_email(
     email: &str,
 ) -> Result<Option<Map<String, Value>>, ApiError> {
     let email = email.trim().to_lowercase();
-    let Some(a) = app.attrs.fwd("$users", "email") else {
-        return Ok(None);
-    };
-    let mut r = Reader::new(&db.conn, app.key);
-    for e in r.entities_with(&app.attrs, a, &json!(email))? {
-        if let Some(m) = r.entity(&app.attrs, "$users", &e)? {
-            return Ok(Some(m));
-        }
-    }
-    Ok(None)
+    crate::store::entity_by_value(db, app, "$users", "email", &json!(email))
 }
 
 /// The wire form of a user (`app_id`, `created_at`, `isGuest`, ...).
